@@ -1,0 +1,112 @@
+"""The gateway as one ASGI application.
+
+    RequestContextMiddleware     X-Request-Id, X-Gateway-Route, access log
+      TracingMiddleware          server span (only when telemetry is on)
+        /api/v1/...              the gateway's own routes: health; admin behind AdminGuard
+        everything else          Dispatcher: the plugin chain, then the cloud
+
+The gateway's own routes answer errors with the same JSON body as the proxy path: a handler may
+raise any ``GatewayError`` (or Starlette's ``HTTPException``) and the client gets
+``{"error": {...}}`` with the right status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.exceptions import HTTPException
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from config import GatewayConfig
+from gateway.admin import AdminGuard
+from gateway.clock import Clock, SystemClock
+from gateway.context import RequestContextMiddleware
+from gateway.dispatch import Dispatcher
+from gateway.errors import GatewayError, error_for_status
+from gateway.lifespan import open_runtime
+from gateway.loading import AnyPlugin
+from gateway.telemetry import TracingMiddleware
+
+OWN_PREFIX = "/api/v1/"
+ADMIN_PREFIX = "/api/v1/admin"
+
+
+class Gateway:
+    def __init__(
+        self, config: GatewayConfig, plugins: Sequence[AnyPlugin], clock: Clock | None = None
+    ) -> None:
+        self.config = config
+        self.plugins = tuple(plugins)
+        self.clock = clock or SystemClock()
+        self.dispatcher = Dispatcher(self.plugins, max_body_bytes=config.limits.max_body_bytes)
+        self.router = Router(
+            routes=_own_routes(config, self.plugins),
+            redirect_slashes=False,
+            lifespan=lambda _app: open_runtime(self.config, self.plugins, self.clock),
+        )
+        self.own_routes = json_errors(self.router)
+        self.app = RequestContextMiddleware(
+            TracingMiddleware(self._route), self.clock, log_access=config.telemetry.access_log
+        )
+
+    def __repr__(self) -> str:
+        names = [plugin.name for plugin in self.plugins]
+        return f"<Gateway cloud={self.config.cloud.base_url} plugins={names}>"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.router.lifespan(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith(OWN_PREFIX):
+            await self.dispatcher(scope, receive, send)
+        else:
+            # Starlette's routing raises HTTPException (404, 405) only when it sees an "app".
+            scope["app"] = self
+            await self.own_routes(scope, receive, send)
+
+
+def json_errors(app: ASGIApp) -> ASGIApp:
+    """Render ``GatewayError`` and ``HTTPException`` raised by ``app`` as the JSON error body."""
+    return ExceptionMiddleware(app, handlers={GatewayError: _gateway_error, HTTPException: _http_error})
+
+
+def _own_routes(config: GatewayConfig, plugins: Sequence[AnyPlugin]) -> list[BaseRoute]:
+    token = config.admin.token.get_secret_value() if config.admin.token else None
+    mounts: list[BaseRoute] = [
+        Mount(f"/{plugin.name}", routes=list(routes))
+        for plugin in plugins
+        if (routes := plugin.admin_routes())
+    ]
+    return [
+        Route("/api/v1/health", _health, methods=["GET"]),
+        Mount(ADMIN_PREFIX, app=AdminGuard(Router(mounts, redirect_slashes=False), token)),
+    ]
+
+
+async def _health(request: Request) -> Response:
+    """Liveness of the gateway process itself; no upstream is contacted."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, GatewayError):  # pragma: no cover - registered for GatewayError only
+        raise exc
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException only
+        raise exc
+    message = (
+        exc.detail
+        if exc.status_code != 404
+        else f"no such gateway route: {request.method} {request.url.path}"
+    )
+    return error_for_status(exc.status_code, message, exc.headers).response()

@@ -1,0 +1,78 @@
+"""The Adapter Spec in code: what a plugin is and what the gateway gives it.
+
+A plugin is a class with a ``name``, a pydantic ``Config`` model and hooks:
+
+* ``__init__(config)`` — build from the validated config; no I/O.
+* ``startup(context)`` / ``shutdown()`` — acquire and release what the plugin runs on.
+* ``handle(request)`` — claim the request by returning a ``Reply`` (the chain stops there), or
+  return ``None`` to pass it on to the next plugin and finally to the cloud.
+* ``admin_routes()`` — Starlette routes the gateway mounts under ``/api/v1/admin/<name>``,
+  behind the admin token.
+
+docs/adapter-spec.md is the prose version of this module, for people writing plugins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+import httpx
+from opentelemetry.trace import TracerProvider
+from pydantic import BaseModel
+from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
+
+from gateway.clock import Clock
+from gateway.request import ProxyRequest
+from gateway.upstream import Target, Upstream
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+Reply = Callable[[Scope, Receive, Send], Awaitable[None]]
+"""An ASGI app that answers one request: any Starlette ``Response``, or a ``StreamedResponse``."""
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class PluginContext:
+    """What the gateway lends a plugin between ``startup`` and ``shutdown``."""
+
+    upstream: Upstream
+    """Sends requests to any ``Target`` over the gateway's shared HTTP client."""
+    cloud: Target
+    """The cloud upstream, as the gateway forwards to it."""
+    http: httpx.AsyncClient
+    """The shared HTTP client, for the plugin's own calls (health probes, ...)."""
+    clock: Clock
+    tracer_provider: TracerProvider
+
+
+class Plugin(Generic[ConfigT]):
+    name: ClassVar[str]
+    """Unique, lower-case, URL-safe; also the admin mount ``/api/v1/admin/<name>``."""
+    Config: ClassVar[type[BaseModel]]
+    """Validates the plugin's ``config:`` section; must forbid unknown keys."""
+
+    def __init__(self, config: ConfigT) -> None:
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+    async def startup(self, context: PluginContext) -> None:
+        """Called once before the first request; raise to refuse to start the gateway."""
+
+    async def shutdown(self) -> None:
+        """Called once after the last request; release everything ``startup`` acquired."""
+
+    async def handle(self, request: ProxyRequest) -> Reply | None:
+        """Answer ``request`` (return a reply) or pass it on (return None)."""
+        return None
+
+    def admin_routes(self) -> Sequence[BaseRoute]:
+        """Routes mounted under ``/api/v1/admin/<name>``, behind the admin token."""
+        return ()

@@ -1,0 +1,1 @@
+"""Load, chaos and demo tooling for the gateway: simulated upstreams and benchmarks."""

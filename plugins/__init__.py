@@ -1,0 +1,1 @@
+"""Built-in plugins, loaded by name from gateway.yaml: ``plugins/<name>`` exports ``PLUGIN``."""

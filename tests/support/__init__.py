@@ -1,0 +1,1 @@
+"""Helpers the end-to-end tests share: real processes on loopback ports."""
