@@ -71,7 +71,6 @@ class Dispatcher:
                 if request.route == "gateway":
                     request.route = plugin.name
                 return reply
-        request.route = runtime.cloud.route
         return await runtime.upstream.forward(request, runtime.cloud)
 
 

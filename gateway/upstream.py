@@ -73,8 +73,8 @@ class Upstream:
         self, request: ProxyRequest, target: Target, on_close: OnClose | None = None
     ) -> StreamedResponse:
         """Send ``request`` to ``target`` and return its response, ready to stream to the client."""
-        response = await self.open(request, target)
         request.route = target.route
+        response = await self.open(request, target)
         return StreamedResponse(response, request_id=request.request_id, on_close=on_close)
 
     def _build(self, request: ProxyRequest, target: Target) -> httpx.Request:
