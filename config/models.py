@@ -66,6 +66,8 @@ class TelemetryConfig(Model):
     """Where traces go; ``otlp`` needs the opentelemetry-exporter-otlp package."""
     service_name: NonEmptyStr = "influgen-gateway"
     otlp_endpoint: str | None = None
+    metrics_interval: Annotated[Number, Field(gt=0)] = 60.0
+    """Seconds between metric exports (metrics go to the same exporter as traces)."""
     access_log: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

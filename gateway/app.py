@@ -69,6 +69,10 @@ class Gateway:
         else:
             # Starlette's routing raises HTTPException (404, 405) only when it sees an "app".
             scope["app"] = self
+            path = scope.get("path", "")
+            if path.startswith(ADMIN_PREFIX + "/") and path.count("/") == 4:
+                # /api/v1/admin/<plugin> is the root of that plugin's mount, like /api/v1/admin/<plugin>/
+                scope["path"] = path + "/"
             await self.own_routes(scope, receive, send)
 
 

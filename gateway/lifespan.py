@@ -18,7 +18,13 @@ from gateway.headers import bearer
 from gateway.loading import AnyPlugin
 from gateway.plugin import PluginContext
 from gateway.state import STATE_KEY, Runtime
-from gateway.telemetry import build_tracer_provider, redact_client_span, shutdown_tracer_provider
+from gateway.telemetry import (
+    build_meter_provider,
+    build_tracer_provider,
+    redact_client_span,
+    shutdown_meter_provider,
+    shutdown_tracer_provider,
+)
 from gateway.upstream import Target, Upstream
 
 logger = logging.getLogger("gateway")
@@ -47,11 +53,18 @@ async def open_runtime(
     async with AsyncExitStack() as stack:
         provider = build_tracer_provider(config.telemetry)
         stack.callback(shutdown_tracer_provider, provider)
+        meters = build_meter_provider(config.telemetry)
+        stack.callback(shutdown_meter_provider, meters)
         client = await stack.enter_async_context(_http_client(config.cloud, provider))
         upstream = Upstream(client)
         cloud = cloud_target(config.cloud)
         context = PluginContext(
-            upstream=upstream, cloud=cloud, http=client, clock=clock, tracer_provider=provider
+            upstream=upstream,
+            cloud=cloud,
+            http=client,
+            clock=clock,
+            tracer_provider=provider,
+            meter_provider=meters,
         )
         for plugin in plugins:
             await plugin.startup(context)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
 import httpx
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
@@ -49,6 +50,7 @@ class PluginContext:
     """The shared HTTP client, for the plugin's own calls (health probes, ...)."""
     clock: Clock
     tracer_provider: TracerProvider
+    meter_provider: MeterProvider
 
 
 class Plugin(Generic[ConfigT]):

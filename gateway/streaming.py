@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -31,7 +31,8 @@ class StreamOutcome(enum.Enum):
     UPSTREAM_FAILED = "upstream_failed"
 
 
-OnClose = Callable[[StreamOutcome], None]
+OnClose = Callable[[StreamOutcome], Awaitable[None]]
+"""Awaited once, shielded from cancellation, after the upstream stream is closed."""
 
 
 class StreamedResponse:
@@ -74,9 +75,9 @@ class StreamedResponse:
         if self.outcome is not None:
             return
         self.outcome = outcome
-        try:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            try:
                 await self.upstream.aclose()
-        finally:
-            if self._on_close is not None:
-                self._on_close(outcome)
+            finally:
+                if self._on_close is not None:
+                    await self._on_close(outcome)

@@ -11,6 +11,13 @@ import importlib.util
 import sys
 
 from opentelemetry import propagate, trace
+from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
+from opentelemetry.sdk.metrics import MeterProvider as SdkMeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -23,6 +30,7 @@ from gateway.context import request_context
 from gateway.state import runtime_of
 
 OTLP_MODULE = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
+OTLP_METRICS_MODULE = "opentelemetry.exporter.otlp.proto.http.metric_exporter"
 
 
 def exporter_problem(config: TelemetryConfig) -> Problem | None:
@@ -71,6 +79,27 @@ async def redact_client_span(span: Span, request: object) -> None:
 
 def shutdown_tracer_provider(provider: TracerProvider) -> None:
     if isinstance(provider, SdkTracerProvider):
+        provider.shutdown()
+
+
+def build_meter_provider(config: TelemetryConfig) -> MeterProvider:
+    """Metrics go where traces go: nowhere, the console, or OTLP, every ``metrics_interval`` s."""
+    if config.exporter == "none":
+        return NoOpMeterProvider()
+    exporter: MetricExporter
+    if config.exporter == "console":
+        exporter = ConsoleMetricExporter(out=sys.stdout)
+    else:
+        exporter = importlib.import_module(OTLP_METRICS_MODULE).OTLPMetricExporter(
+            endpoint=config.otlp_endpoint
+        )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=config.metrics_interval * 1000)
+    resource = Resource.create({"service.name": config.service_name})
+    return SdkMeterProvider(metric_readers=[reader], resource=resource)
+
+
+def shutdown_meter_provider(provider: MeterProvider) -> None:
+    if isinstance(provider, SdkMeterProvider):
         provider.shutdown()
 
 

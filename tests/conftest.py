@@ -32,6 +32,23 @@ def cloud(_cloud_process: Fake) -> Fake:
     return _cloud_process
 
 
+@pytest.fixture(scope="session")
+def _gpu_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Fake]]:
+    folder = tmp_path_factory.mktemp("gpus")
+    fakes = [start_fake("gpu", folder, f"gpu-{index}") for index in range(3)]
+    yield fakes
+    for fake in fakes:
+        fake.process.stop()
+
+
+@pytest.fixture
+def gpus(_gpu_processes: list[Fake]) -> list[Fake]:
+    """Three simulated GPU endpoints, well-behaved and with zeroed counters."""
+    for fake in _gpu_processes:
+        fake.restore()
+    return _gpu_processes
+
+
 @pytest.fixture
 def gateway_factory(tmp_path: Path) -> Iterator[StartGateway]:
     """Start gateways from config dicts; each is stopped, and its log checked, after the test."""

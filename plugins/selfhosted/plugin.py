@@ -1,0 +1,249 @@
+"""The ``selfhosted`` plugin: a share of text-to-image and image-to-image requests to your GPUs.
+
+    classify capability ─► split ─► lease a token (or queue) ─► attempt on the endpoint
+        ─► success or the request's own 4xx: stream it back; the token returns when the stream ends
+        ─► failure: next attempt on another endpoint (up to ``retries``), then the cloud fallback
+
+Nothing is retried once the first byte of an answer has gone to the client; before that, every
+attempt resends the same buffered body. Whatever the self-hosted path cannot serve goes to the cloud
+exactly as a request the plugin never claimed would (the plugin passes it on), or, with
+``cloud_fallback`` off, gets 503 (504 after a timeout) with ``Retry-After`` and
+``x-should-retry: false``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import anyio
+from starlette.routing import BaseRoute
+
+from gateway.clock import deadline
+from gateway.errors import GatewayError, ServiceUnavailable, UpstreamTimeout, UpstreamUnreachable
+from gateway.plugin import Plugin, PluginContext, Reply
+from gateway.request import ProxyRequest
+from gateway.streaming import OnClose, StreamedResponse, StreamOutcome
+from gateway.tasks import BackgroundTasks
+from plugins.selfhosted import admin
+from plugins.selfhosted.attempts import Answer, classify, may_retry
+from plugins.selfhosted.config import SelfHostedConfig, with_ids
+from plugins.selfhosted.fleet import Settings
+from plugins.selfhosted.health import HealthMonitor
+from plugins.selfhosted.metrics import PluginMetrics
+from plugins.selfhosted.routes import RouteTable
+from plugins.selfhosted.scheduler import Lease, NotServable, Verdict
+from plugins.selfhosted.split import SmoothSplit
+from plugins.selfhosted.stats import Decision, Reason
+from plugins.selfhosted.store import InMemoryStore
+
+logger = logging.getLogger("plugins.selfhosted")
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    message: str
+    timed_out: bool = False
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One eligible request on its way through the plugin."""
+
+    request: ProxyRequest
+    capability: str
+    started: float
+    tried: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    context: PluginContext
+    store: InMemoryStore
+    health: HealthMonitor
+    metrics: PluginMetrics
+    tasks: BackgroundTasks
+
+
+class SelfHostedPlugin(Plugin[SelfHostedConfig]):
+    name = "selfhosted"
+    Config = SelfHostedConfig
+
+    def __init__(self, config: SelfHostedConfig, rng: random.Random | None = None) -> None:
+        super().__init__(config)
+        self.routes = RouteTable(config.routes)
+        self.split = SmoothSplit(config.routing.routing_percentage)
+        self.routing_enabled = config.routing.enabled
+        self.rng = rng or random.Random()  # noqa: S311 - load spreading, not security
+        self._running: Running | None = None
+
+    @property
+    def running(self) -> Running:
+        if self._running is None:
+            raise RuntimeError("the selfhosted plugin is not started")
+        return self._running
+
+    async def startup(self, context: PluginContext) -> None:
+        config = self.config
+        settings = Settings(config.timeout, config.failure_threshold, config.circuit_reset, config.health_ttl)
+        store = InMemoryStore(
+            settings,
+            context.clock,
+            self.rng,
+            queue_max_size=config.queue_max_size,
+            queue_max_wait=config.queue_max_wait,
+        )
+        tasks = BackgroundTasks(self.name)
+        health = HealthMonitor(
+            store, context.http, context.clock, tasks, path=config.health_path, ttl=config.health_ttl
+        )
+        self._running = Running(context, store, health, PluginMetrics(context.meter_provider, store), tasks)
+        for endpoint_id in await store.configure(with_ids(config.endpoints)):
+            health.watch(endpoint_id)
+
+    async def shutdown(self) -> None:
+        running = self.running
+        await running.tasks.aclose()
+        await running.health.close()
+
+    def admin_routes(self) -> Sequence[BaseRoute]:
+        return admin.routes(self)
+
+    async def handle(self, request: ProxyRequest) -> Reply | None:
+        capability = self.routes.classify(request.method, request.path)
+        if capability is None:
+            return None
+        exchange = Exchange(request, capability, self.running.context.clock.monotonic(), [])
+        if not self.routing_enabled or not self.split.take():
+            reason = Reason.NOT_SELECTED_BY_SPLIT if self.routing_enabled else Reason.ROUTING_DISABLED
+            self._log(exchange, "cloud", reason)
+            return None
+        await request.body.read()  # once, within the size limit: every attempt resends these bytes
+        return await self._serve(exchange)
+
+    async def _serve(self, exchange: Exchange) -> Reply | None:
+        store = self.running.store
+        failure: Failure | None = None
+        while may_retry(len(exchange.tried), self.config.retries):
+            try:
+                lease = await store.lease(exchange.capability, frozenset(exchange.tried))
+            except NotServable as refusal:
+                self._fall_back(exchange, refusal.reason, failure)
+                return None
+            exchange.tried.append(lease.endpoint.id)
+            outcome = await self._attempt(exchange, lease)
+            if not isinstance(outcome, Failure):
+                return outcome
+            failure = outcome
+        self._fall_back(exchange, Reason.RETRIES_EXHAUSTED, failure)
+        return None
+
+    async def _attempt(self, exchange: Exchange, lease: Lease) -> Reply | Failure:
+        running = self.running
+        opened = running.context.clock.monotonic()
+        response = None
+        try:
+            with deadline(running.context.clock, self.config.timeout):
+                response = await running.context.upstream.open(exchange.request, lease.endpoint.target)
+        except (UpstreamUnreachable, UpstreamTimeout) as error:
+            return await self._failed(lease, Failure(error.message, isinstance(error, UpstreamTimeout)))
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await running.store.finish(lease, Verdict.NEUTRAL)
+            raise
+        if response is None:
+            return await self._failed(
+                lease, Failure(f"no answer within {self.config.timeout:g} s", timed_out=True)
+            )
+        answer = classify(response.status_code)
+        if answer is Answer.FAILURE:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            return await self._failed(lease, Failure(f"answered HTTP {response.status_code}"))
+        head_ms = (running.context.clock.monotonic() - opened) * 1000
+        exchange.request.route = lease.endpoint.target.route
+        on_close = self._on_close(
+            exchange, lease, response.status_code, head_ms if answer is Answer.SUCCESS else None
+        )
+        return StreamedResponse(response, request_id=exchange.request.request_id, on_close=on_close)
+
+    async def _failed(self, lease: Lease, failure: Failure) -> Failure:
+        logger.warning("self-hosted endpoint %s failed: %s", lease.endpoint.id, failure.message)
+        await self.running.store.finish(lease, Verdict.FAILURE, error=failure.message)
+        return failure
+
+    def _on_close(self, exchange: Exchange, lease: Lease, status: int, latency_ms: float | None) -> OnClose:
+        async def closed(outcome: StreamOutcome) -> None:
+            verdict, error = _VERDICTS[outcome]
+            await self.running.store.finish(lease, verdict, latency_ms=latency_ms, error=error)
+            self._log(exchange, lease.endpoint.target.route, Reason.SERVED, status, error)
+
+        return closed
+
+    def _fall_back(self, exchange: Exchange, reason: Reason, failure: Failure | None) -> None:
+        """Log the fallback and return, so the request goes on to the cloud; or raise, with fallback off."""
+        error = failure.message if failure else None
+        if self.config.cloud_fallback:
+            self._log(exchange, "cloud", reason, error=error)
+            return
+        self._log(exchange, "none", reason, error=error)
+        exchange.request.route = self.name
+        raise self._unavailable(reason, failure)
+
+    def _unavailable(self, reason: Reason, failure: Failure | None) -> GatewayError:
+        headers = {"Retry-After": str(self._retry_after(reason)), "x-should-retry": "false"}
+        message = (
+            f"no self-hosted endpoint could serve this request ({reason.value}) and cloud fallback is off"
+        )
+        if failure is not None and failure.timed_out:
+            return UpstreamTimeout(message, code=reason.value, headers=headers)
+        return ServiceUnavailable(message, code=reason.value, headers=headers)
+
+    def _retry_after(self, reason: Reason) -> int:
+        running = self.running
+        if reason is Reason.CIRCUIT_OPEN:
+            now = running.context.clock.monotonic()
+            resets = [
+                at for endpoint in running.store.endpoints() if (at := endpoint.breaker.reset_at) is not None
+            ]
+            return max(1, math.ceil(min(resets, default=now + 1) - now))
+        if reason is Reason.ALL_UNHEALTHY:
+            return max(1, math.ceil(min(self.config.health_ttl / 3, 5.0)))
+        return 1
+
+    def _log(
+        self,
+        exchange: Exchange,
+        target: str,
+        reason: Reason,
+        status: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        running = self.running
+        served = reason is Reason.SERVED
+        latency = (running.context.clock.monotonic() - exchange.started) * 1000 if served else None
+        decision = Decision(
+            at=running.context.clock.wall(),
+            request_id=exchange.request.request_id,
+            capability=exchange.capability,
+            target=target,
+            reason=reason,
+            attempts=len(exchange.tried),
+            status=status,
+            latency_ms=latency,
+            error=error,
+        )
+        running.store.log(decision)
+        running.metrics.record(decision)
+        if reason is not Reason.SERVED:
+            exchange.request.context.notes["selfhosted"] = reason.value
+
+
+_VERDICTS: dict[StreamOutcome, tuple[Verdict, str | None]] = {
+    StreamOutcome.COMPLETED: (Verdict.SUCCESS, None),
+    StreamOutcome.UPSTREAM_FAILED: (Verdict.FAILURE, "connection lost mid-body"),
+    StreamOutcome.CLIENT_GONE: (Verdict.NEUTRAL, "client disconnected"),
+}
