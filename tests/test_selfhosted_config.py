@@ -54,11 +54,13 @@ def test_other_capabilities_point_to_the_adapter_spec() -> None:
             "endpoints": [{"name": "a", "url": "http://a.test", "capabilities": ["text-to-image", "video"]}],
         }
     )
+    unsupported = (
+        "is not supported by the built-in self-hosted adapter (it serves text-to-image, image-to-image); "
+        "write a custom adapter for it: see docs/adapter-spec.md"
+    )
     assert found == [
-        "plugins[0].config.routes.motion-transfer: 'motion-transfer' is not supported by the built-in self-hosted "
-        "adapter (it serves text-to-image, image-to-image); write a custom adapter for it: see docs/adapter-spec.md",
-        "plugins[0].config.endpoints[0].capabilities[1]: 'video' is not supported by the built-in self-hosted "
-        "adapter (it serves text-to-image, image-to-image); write a custom adapter for it: see docs/adapter-spec.md",
+        f"plugins[0].config.routes.motion-transfer: 'motion-transfer' {unsupported}",
+        f"plugins[0].config.endpoints[0].capabilities[1]: 'video' {unsupported}",
     ]
 
 
@@ -79,7 +81,8 @@ def test_bad_values_are_named_by_path() -> None:
         "plugins[0].config.retries: must be at least 0 (got -1)",
         "plugins[0].config.endpoints[0].name: must not be empty (got '')",
         "plugins[0].config.endpoints[0].url: must be an http:// or https:// URL (got 'ftp://a')",
-        "plugins[0].config.endpoints[0].status: must be one of 'active', 'draining' or 'disabled' (got 'paused')",
+        "plugins[0].config.endpoints[0].status: must be one of 'active', 'draining' or 'disabled' "
+        "(got 'paused')",
         "plugins[0].config.endpoints[0].max_concurrency: must be at least 1 (got 0)",
         "plugins[0].config.endpoints[0].weight: must be greater than 0 (got 0)",
     ]
