@@ -88,6 +88,7 @@ def banner(gateway_url: str, token: str) -> str:
    simulated cloud: http://{HOST}:9100    simulated GPUs: http://{HOST}:9101, http://{HOST}:9102
    admin token (this run only): {token}
 
+ Half of the image requests go to the simulated GPUs, the rest to the simulated cloud.
  Generate an image with curl (X-Gateway-Route says who answered):
    curl -si {gateway_url}/v1/images/generations -H 'Content-Type: application/json' \\
         -d '{{"model": "gpt-image-1", "prompt": "a lighthouse at dawn"}}' | grep -i x-gateway-route
@@ -97,8 +98,8 @@ def banner(gateway_url: str, token: str) -> str:
    client = OpenAI(base_url="{gateway_url}/v1", api_key="sk-demo")
    image = client.images.generate(model="gpt-image-1", prompt="a lighthouse at dawn")
 
- Admin API:
-   curl -s {gateway_url}/api/v1/admin/model-catalog/ -H 'Authorization: Bearer {token}'
+ The self-hosted overview (health, load, circuits, routing log):
+   curl -s {gateway_url}/api/v1/admin/selfhosted -H 'Authorization: Bearer {token}'
 
  Press Ctrl-C to stop everything.
 ================================================================================

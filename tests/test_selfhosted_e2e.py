@@ -10,6 +10,7 @@ import base64
 import hashlib
 import io
 import json
+import socket
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -259,4 +260,28 @@ def test_fallback_off_answers_503_that_the_sdk_does_not_retry(
     assert error.code == "no_capable_endpoint"
     state = overview(gateway)
     assert state["totals"]["rejected"] == 1, "the SDK made exactly one request"
+    assert cloud.stats()["requests"] == 0
+
+
+def test_clients_hanging_up_while_waiting_give_everything_back(
+    gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake]
+) -> None:
+    gateway = start(gateway_factory, cloud, [endpoint(gpus[0], "gpu-a", max_concurrency=1)])
+    gpus[0].control.configure(fail="hang")
+    host, port = gateway.url.removeprefix("http://").split(":")
+    request = (
+        b"POST /v1/images/generations HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 15\r\n\r\n{"prompt": "x"}'
+    )
+    with socket.create_connection((host, int(port))) as waiting_for_head:
+        waiting_for_head.sendall(request)
+        wait_for(lambda: overview(gateway), lambda state: by_id(state)["gpu-a"]["current_load"] == 1)
+        with socket.create_connection((host, int(port))) as queued:
+            queued.sendall(request)
+            wait_for(lambda: overview(gateway), lambda state: state["queue"]["depth"] == 1)
+    state = wait_for(lambda: overview(gateway), idle)
+    gpus[0].control.wait_for(lambda stats: stats["in_flight"] == 0)
+    assert by_id(state)["gpu-a"]["consecutive_failures"] == 0, (
+        "a client leaving is no mark against the endpoint"
+    )
     assert cloud.stats()["requests"] == 0

@@ -38,7 +38,7 @@ from plugins.selfhosted.routes import RouteTable
 from plugins.selfhosted.scheduler import Lease, NotServable, Verdict
 from plugins.selfhosted.split import SmoothSplit
 from plugins.selfhosted.stats import Decision, Reason
-from plugins.selfhosted.store import InMemoryStore
+from plugins.selfhosted.store import InMemoryStore, Store
 
 logger = logging.getLogger("plugins.selfhosted")
 
@@ -62,7 +62,7 @@ class Exchange:
 @dataclass(frozen=True, slots=True)
 class Running:
     context: PluginContext
-    store: InMemoryStore
+    store: Store
     health: HealthMonitor
     metrics: PluginMetrics
     tasks: BackgroundTasks
@@ -172,7 +172,8 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
 
     async def _failed(self, lease: Lease, failure: Failure) -> Failure:
         logger.warning("self-hosted endpoint %s failed: %s", lease.endpoint.id, failure.message)
-        await self.running.store.finish(lease, Verdict.FAILURE, error=failure.message)
+        with anyio.CancelScope(shield=True):
+            await self.running.store.finish(lease, Verdict.FAILURE, error=failure.message)
         return failure
 
     def _on_close(self, exchange: Exchange, lease: Lease, status: int, latency_ms: float | None) -> OnClose:

@@ -73,6 +73,8 @@ class Decision:
     def as_json(self) -> dict[str, Any]:
         document = asdict(self)
         document["reason"] = self.reason.value
+        if self.latency_ms is not None:
+            document["latency_ms"] = round(self.latency_ms, 1)
         return document
 
 
