@@ -46,6 +46,10 @@ class CloudConfig(Model):
 class AdminConfig(Model):
     token: SecretStr | None = None
     """Bearer token of the admin API; the admin API answers 403 while it is unset."""
+    audit_log: str | None = "audit.log"
+    """One JSON line per admin change; relative to the folder of gateway.yaml; null turns it off."""
+    reload_interval: Annotated[Number, Field(gt=0, le=60)] = 1.0
+    """Seconds between checks of gateway.yaml for hand edits."""
 
     @field_validator("token")
     @classmethod

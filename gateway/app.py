@@ -26,6 +26,7 @@ from gateway.admin import AdminGuard
 from gateway.clock import Clock, SystemClock
 from gateway.context import RequestContextMiddleware
 from gateway.dispatch import Dispatcher
+from gateway.document import ConfigDocument
 from gateway.errors import GatewayError, error_for_status
 from gateway.lifespan import open_runtime
 from gateway.loading import AnyPlugin
@@ -37,16 +38,21 @@ ADMIN_PREFIX = "/api/v1/admin"
 
 class Gateway:
     def __init__(
-        self, config: GatewayConfig, plugins: Sequence[AnyPlugin], clock: Clock | None = None
+        self,
+        config: GatewayConfig,
+        plugins: Sequence[AnyPlugin],
+        clock: Clock | None = None,
+        document: ConfigDocument | None = None,
     ) -> None:
         self.config = config
+        self.document = document
         self.plugins = tuple(plugins)
         self.clock = clock or SystemClock()
         self.dispatcher = Dispatcher(self.plugins, max_body_bytes=config.limits.max_body_bytes)
         self.router = Router(
             routes=_own_routes(config, self.plugins),
             redirect_slashes=False,
-            lifespan=lambda _app: open_runtime(self.config, self.plugins, self.clock),
+            lifespan=lambda _app: open_runtime(self.config, self.plugins, self.clock, self.document),
         )
         self.own_routes = json_errors(self.router)
         self.app = RequestContextMiddleware(

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import uvicorn
 
-from config import ConfigError, GatewayConfig, load_config
+from config import ConfigError
 from gateway.app import Gateway
+from gateway.document import ConfigDocument
 from gateway.loading import AnyPlugin, build_plugins, config_model
 from gateway.telemetry import exporter_problem
 
@@ -24,35 +25,37 @@ GRACEFUL_SHUTDOWN_SECONDS = 95
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config, plugins = load(Path(args.config))
+        document, plugins = load(Path(args.config))
     except ConfigError as error:
         print(error.describe(), file=sys.stderr)
         return 1
+    config = document.config
     if args.command == "check":
         names = ", ".join(plugin.name for plugin in plugins) or "none"
         print(f"{args.config}: OK (cloud {config.cloud.base_url}; plugins: {names})")
         return 0
-    serve(config, plugins, host=args.host, port=args.port)
+    serve(document, plugins, host=args.host, port=args.port)
     return 0
 
 
-def load(path: Path) -> tuple[GatewayConfig, list[AnyPlugin]]:
+def load(path: Path) -> tuple[ConfigDocument, list[AnyPlugin]]:
     """Everything ``check`` verifies and ``serve`` needs before it binds a port."""
     # Custom adapters may live next to gateway.yaml, the way an app module lives next to its server.
     folder = str(path.resolve().parent)
     if folder not in sys.path:
         sys.path.append(folder)
-    config = load_config(path, config_model)
-    problem = exporter_problem(config.telemetry)
+    document = ConfigDocument(path, config_model)
+    problem = exporter_problem(document.config.telemetry)
     if problem is not None:
         raise ConfigError([problem], str(path))
     try:
-        return config, build_plugins(config)
+        return document, build_plugins(document.config)
     except ConfigError as error:
         raise ConfigError(error.problems, str(path)) from error
 
 
-def serve(config: GatewayConfig, plugins: list[AnyPlugin], *, host: str | None, port: int | None) -> None:
+def serve(document: ConfigDocument, plugins: list[AnyPlugin], *, host: str | None, port: int | None) -> None:
+    config = document.config
     level = config.telemetry.log_level.upper()
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     # httpx logs every request's full URL at INFO; a query string may hold a credential.
@@ -60,7 +63,7 @@ def serve(config: GatewayConfig, plugins: list[AnyPlugin], *, host: str | None, 
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
     server = uvicorn.Server(
         uvicorn.Config(
-            Gateway(config, plugins),
+            Gateway(config, plugins, document=document),
             host=host or config.server.host,
             port=port or config.server.port,
             loop="uvloop",

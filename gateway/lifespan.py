@@ -1,23 +1,31 @@
-"""The lifespan: opens the shared HTTP client, the tracer and the plugins; closes them in reverse."""
+"""The lifespan: opens the shared HTTP client, telemetry, the plugins and the config watcher;
+closes them in reverse order."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import TracerProvider
 
 from config import CloudConfig, GatewayConfig
+from gateway.audit import AuditLog
 from gateway.clock import Clock
+from gateway.document import ConfigDocument
 from gateway.headers import bearer
 from gateway.loading import AnyPlugin
 from gateway.plugin import PluginContext
+from gateway.reconfigure import Reconfigurer
+from gateway.settings import PluginSettings
 from gateway.state import STATE_KEY, Runtime
+from gateway.tasks import BackgroundTasks
 from gateway.telemetry import (
     build_meter_provider,
     build_tracer_provider,
@@ -47,7 +55,7 @@ def cloud_target(cloud: CloudConfig) -> Target:
 
 @asynccontextmanager
 async def open_runtime(
-    config: GatewayConfig, plugins: Sequence[AnyPlugin], clock: Clock
+    config: GatewayConfig, plugins: Sequence[AnyPlugin], clock: Clock, document: ConfigDocument | None
 ) -> AsyncIterator[dict[str, Any]]:
     """Lifespan: yields the lifespan state; everything opened here is closed in reverse order."""
     async with AsyncExitStack() as stack:
@@ -56,19 +64,27 @@ async def open_runtime(
         meters = build_meter_provider(config.telemetry)
         stack.callback(shutdown_meter_provider, meters)
         client = await stack.enter_async_context(_http_client(config.cloud, provider))
-        upstream = Upstream(client)
-        cloud = cloud_target(config.cloud)
-        context = PluginContext(
-            upstream=upstream,
-            cloud=cloud,
-            http=client,
-            clock=clock,
-            tracer_provider=provider,
-            meter_provider=meters,
-        )
-        for plugin in plugins:
+        upstream, cloud = Upstream(client), cloud_target(config.cloud)
+        audit = AuditLog(_audit_path(config, document), clock)
+        entries = [entry for entry in config.plugins if entry.enabled]
+        for plugin, entry in zip(plugins, entries, strict=True):
+            context = PluginContext(
+                upstream=upstream,
+                cloud=cloud,
+                http=client,
+                clock=clock,
+                tracer_provider=provider,
+                meter_provider=meters,
+                settings=PluginSettings(document, entry.name),
+                audit=audit,
+            )
             await plugin.startup(context)
             stack.push_async_callback(_shutdown, plugin)
+        if document is not None:
+            document.subscribe(Reconfigurer(plugins, document.restart_required))
+            watcher = BackgroundTasks("config watcher")
+            watcher.spawn(_watch(document, config.admin.reload_interval))
+            stack.push_async_callback(watcher.aclose)
         logger.info(
             "gateway started: plugins=%s cloud=%s",
             [plugin.name for plugin in plugins] or "none",
@@ -76,6 +92,25 @@ async def open_runtime(
         )
         tracer = provider.get_tracer("influgen-gateway") if isinstance(provider, SdkTracerProvider) else None
         yield {STATE_KEY: Runtime(upstream=upstream, cloud=cloud, tracer=tracer)}
+
+
+def _audit_path(config: GatewayConfig, document: ConfigDocument | None) -> Path | None:
+    if config.admin.audit_log is None:
+        return None
+    path = Path(config.admin.audit_log)
+    if not path.is_absolute() and document is not None:
+        path = document.path.parent / path
+    return path
+
+
+async def _watch(document: ConfigDocument, interval: float) -> None:
+    """Pick up hand edits of gateway.yaml within ``interval`` seconds."""
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await document.reload()
+        except Exception:
+            logger.exception("applying the edited gateway.yaml failed")
 
 
 def _http_client(cloud: CloudConfig, provider: TracerProvider) -> httpx.AsyncClient:

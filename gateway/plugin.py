@@ -4,6 +4,7 @@ A plugin is a class with a ``name``, a pydantic ``Config`` model and hooks:
 
 * ``__init__(config)`` — build from the validated config; no I/O.
 * ``startup(context)`` / ``shutdown()`` — acquire and release what the plugin runs on.
+* ``reconfigure(config)`` — apply a changed ``config:`` section without a restart (optional).
 * ``handle(request)`` — claim the request by returning a ``Reply`` (the chain stops there), or
   return ``None`` to pass it on to the next plugin and finally to the cloud.
 * ``admin_routes()`` — Starlette routes the gateway mounts under ``/api/v1/admin/<name>``,
@@ -26,8 +27,10 @@ from pydantic import BaseModel
 from starlette.routing import BaseRoute
 from starlette.types import Receive, Scope, Send
 
+from gateway.audit import AuditLog
 from gateway.clock import Clock
 from gateway.request import ProxyRequest
+from gateway.settings import PluginSettings
 from gateway.upstream import Target, Upstream
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -51,6 +54,14 @@ class PluginContext:
     clock: Clock
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
+    settings: PluginSettings
+    """The plugin's own section of gateway.yaml: edits that are validated, saved, then applied."""
+    audit: AuditLog
+    """Where admin changes are recorded (secrets masked by the caller)."""
+
+
+class RestartRequired(Exception):
+    """Raised by ``reconfigure`` when a change can only take effect after a restart."""
 
 
 class Plugin(Generic[ConfigT]):
@@ -70,6 +81,11 @@ class Plugin(Generic[ConfigT]):
 
     async def shutdown(self) -> None:
         """Called once after the last request; release everything ``startup`` acquired."""
+
+    async def reconfigure(self, config: ConfigT) -> None:
+        """Apply a changed ``config:`` section (a hand edit of gateway.yaml or an admin change)
+        while requests run; the default asks for a restart."""
+        raise RestartRequired(f"plugin {self.name!r} applies a changed configuration only after a restart")
 
     async def handle(self, request: ProxyRequest) -> Reply | None:
         """Answer ``request`` (return a reply) or pass it on (return None)."""

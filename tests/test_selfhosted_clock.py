@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,11 +22,13 @@ from tests.support.stack import Fake
 
 
 @pytest.fixture
-def start(cloud: Fake) -> Iterator[Any]:
+def start(cloud: Fake, tmp_path: Path) -> Iterator[Any]:
     running: list[InProcessGateway] = []
 
     def start(endpoints: list[dict[str, Any]], **settings: Any) -> InProcessGateway:
-        gateway = InProcessGateway(gateway_config(cloud, endpoints, **settings)).__enter__()
+        folder = tmp_path / f"gateway-{len(running)}"
+        folder.mkdir()
+        gateway = InProcessGateway(gateway_config(cloud, endpoints, **settings), folder).__enter__()
         running.append(gateway)
         wait_for(lambda: state(gateway), all_healthy)
         return gateway

@@ -7,18 +7,19 @@ moves the gateway's clock with ``advance()`` instead of sleeping. Clients still 
 from __future__ import annotations
 
 import asyncio
-import os
+import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 
-from config import parse_config
 from gateway.app import Gateway
 from gateway.clock import FakeClock
+from gateway.document import ConfigDocument
 from gateway.loading import AnyPlugin, build_plugins, config_model
 from tests.support.processes import free_port
 
@@ -26,15 +27,16 @@ T = TypeVar("T")
 
 
 class InProcessGateway:
-    def __init__(self, document: dict[str, Any], clock: FakeClock | None = None) -> None:
+    def __init__(self, document: dict[str, Any], folder: Path, clock: FakeClock | None = None) -> None:
         self.clock = clock or FakeClock()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = parse_config(
-            {"server": {"host": "127.0.0.1", "port": self.port}, **document}, config_model, os.environ
-        )
-        self.plugins = build_plugins(config)
-        self.app = Gateway(config, self.plugins, clock=self.clock)
+        self.config_path = folder / "gateway.yaml"
+        full = {"server": {"host": "127.0.0.1", "port": self.port}, **document}
+        self.config_path.write_text(json.dumps(full, indent=2))
+        self.document = ConfigDocument(self.config_path, config_model)
+        self.plugins = build_plugins(self.document.config)
+        self.app = Gateway(self.document.config, self.plugins, clock=self.clock, document=self.document)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app, host="127.0.0.1", port=self.port, lifespan="on", log_config=None, access_log=False
