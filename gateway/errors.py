@@ -12,6 +12,7 @@
       ├─ Unprocessable                422 invalid_request_error
       ├─ UpstreamUnreachable          502 upstream_error
       ├─ ServiceUnavailable           503 service_unavailable
+      │    └─ PoolExhausted           503 every pooled upstream connection is busy (the gateway's fault)
       └─ UpstreamTimeout              504 upstream_timeout
 
     ClientDisconnected                not an answer: the client is gone, nothing can be sent
@@ -108,6 +109,10 @@ class UpstreamUnreachable(GatewayError):
 class ServiceUnavailable(GatewayError):
     status = 503
     type = "service_unavailable"
+
+
+class PoolExhausted(ServiceUnavailable):
+    """No free connection in the gateway's own pool: not the upstream's fault."""
 
 
 class UpstreamTimeout(GatewayError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from gateway.errors import UpstreamTimeout, UpstreamUnreachable
+from gateway.errors import PoolExhausted, UpstreamTimeout, UpstreamUnreachable
 from gateway.headers import Header, upstream_headers
 from gateway.request import ProxyRequest
 from gateway.streaming import OnClose, StreamedResponse
@@ -45,13 +45,19 @@ class Upstream:
     async def open(self, request: ProxyRequest, target: Target) -> httpx.Response:
         """Send ``request`` to ``target``; return the response with its body not yet read.
 
-        Raises ``UpstreamUnreachable`` (502) or ``UpstreamTimeout`` (504). ``BodyTooLarge`` and
+        Raises ``UpstreamUnreachable`` (502), ``UpstreamTimeout`` (504) or ``PoolExhausted`` (503, the
+        gateway's own pool is full: no verdict on the upstream). ``BodyTooLarge`` and
         ``ClientDisconnected`` from reading the client's body pass through unchanged.
         """
         await request.body.prepare()
         outgoing = self._build(request, target)
         try:
             return await self.client.send(outgoing, stream=True, follow_redirects=False)
+        except httpx.PoolTimeout as exc:
+            logger.error("no free upstream connection for %s request_id=%s", target.route, request.request_id)
+            raise PoolExhausted(
+                "the gateway has no free upstream connection; try again", code="gateway_busy"
+            ) from exc
         except httpx.TimeoutException as exc:
             logger.warning(
                 "upstream %s timed out: %s request_id=%s",

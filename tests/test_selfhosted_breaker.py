@@ -116,3 +116,15 @@ def test_transition_table_is_complete_and_enforced(breaker: CircuitBreaker) -> N
     with pytest.raises(IllegalTransition, match="closed -> half_open"):
         breaker._move(CircuitState.HALF_OPEN)
     assert repr(breaker) == "<CircuitBreaker [closed, failures=0]>"
+
+
+def test_reading_the_state_never_moves_it(breaker: CircuitBreaker, clock: FakeClock) -> None:
+    """Metric exporters read the state from their own thread: a read must not take a transition."""
+    fail(breaker, 3)
+    clock.advance(300)
+    assert [breaker.state for _ in range(3)] == [CircuitState.HALF_OPEN] * 3
+    assert breaker.permits()
+    assert breaker._state is CircuitState.OPEN, "the transition waits for the next call that acts"
+    trial = breaker.try_acquire()
+    assert trial is not None
+    assert trial.trial

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from plugins.selfhosted.admin import describe
+from plugins.selfhosted.health import healthy_interval
 from plugins.selfhosted.plugin import SelfHostedPlugin
 from tests.support.inprocess import InProcessGateway
 from tests.support.selfhosted import all_healthy, by_id, endpoint, gateway_config, idle, wait_for
@@ -52,7 +53,9 @@ def post(gateway: InProcessGateway, **headers: str) -> httpx.Response:
 def test_a_request_waiting_longer_than_queue_max_wait_falls_back(
     start: Any, cloud: Fake, gpus: list[Fake]
 ) -> None:
-    gateway = start([endpoint(gpus[0], "gpu-a", max_concurrency=1)], queue_max_wait=30, retries=0)
+    gateway = start(
+        [endpoint(gpus[0], "gpu-a", max_concurrency=1)], queue_max_wait=30, retries=0, health_ttl=1000
+    )
     gpus[0].control.configure(fail="hang")
     with ThreadPoolExecutor(max_workers=2) as pool:
         hanging = pool.submit(post, gateway)
@@ -77,7 +80,7 @@ def test_an_endpoint_is_skipped_after_its_probe_fails_and_back_after_one_succeed
 ) -> None:
     gateway = start([endpoint(gpus[0], "gpu-a"), endpoint(gpus[1], "gpu-b")], health_ttl=30)
     gpus[0].control.configure(health="unhealthy")
-    gateway.advance(20)  # the next probe is due at two thirds of the TTL
+    gateway.advance(healthy_interval(30))  # the next probe is due
     wait_for(lambda: state(gateway), lambda s: by_id(s)["gpu-a"]["health"]["status"] == "unhealthy")
     assert {post(gateway).headers["x-gateway-route"] for _ in range(10)} == {"selfhosted/gpu-b"}
     assert gpus[0].stats()["requests"] == 0
@@ -142,10 +145,10 @@ def test_a_hanging_probe_never_delays_a_request(start: Any, gpus: list[Fake]) ->
     plugin = gateway.plugin("selfhosted")
     assert isinstance(plugin, SelfHostedPlugin)
     gpus[0].control.configure(health="hang")
-    gateway.advance(20)  # gpu-a's next probe starts, and hangs
+    gateway.advance(healthy_interval(30))  # gpu-a's next probe starts, and hangs
     gpus[0].control.wait_for(lambda stats: stats["health_checks"] == 2)
     assert post(gateway).headers["x-gateway-route"] == "selfhosted/gpu-a", "its last result is still trusted"
-    gateway.advance(10)  # that result expires; the probe still hangs
+    gateway.advance(30 - healthy_interval(30))  # that result expires; the probe still hangs
     assert post(gateway).headers["x-gateway-route"] == "selfhosted/gpu-b"
     assert "gpu-a" in gateway.call(lambda: repr(plugin.running.health)), "both answered while the probe hung"
     assert by_id(state(gateway))["gpu-a"]["health"]["status"] == "unknown"

@@ -15,7 +15,7 @@ from plugins.selfhosted.fleet import Settings
 from plugins.selfhosted.metrics import PluginMetrics
 from plugins.selfhosted.scheduler import Verdict
 from plugins.selfhosted.stats import Decision, Reason
-from plugins.selfhosted.store import InMemoryStore
+from plugins.selfhosted.store import InMemoryStore, Limits
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +37,9 @@ def decision(target: str, reason: Reason, latency_ms: float | None = None) -> De
 
 async def test_metrics_cover_decisions_queue_load_and_circuits() -> None:
     clock = FakeClock()
-    store = InMemoryStore(
-        Settings(90, 3, 300, 30), clock, random.Random(0), queue_max_size=5, queue_max_wait=30
-    )
+    store = InMemoryStore(Limits(Settings(90, 3, 300, 30), 5, 30), clock, random.Random(0))
     await store.configure([EndpointConfig(id="a", name="a", url="http://a.test")])
-    await store.record_probe("a", True, None)
+    await store.record_probe("a", "http://a.test", True, None)
     reader = InMemoryMetricReader()
     metrics = PluginMetrics(MeterProvider(metric_readers=[reader]), store)
 

@@ -9,6 +9,9 @@ Like resilience4j, the breaker does not wrap the call, which suits streaming: ``
 gives a ``Permit``, later passed to ``on_success``, ``on_failure`` or ``release`` (no verdict: the
 client left). A permit remembers the state period it was issued in: the verdict of a request that
 began before the circuit last changed state is not evidence about the endpoint now, and is ignored.
+
+Reading the state never changes it (metrics read it from their exporter's thread); the OPEN to
+HALF_OPEN transition is taken by the next call that acts on the breaker.
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         if self._state is CircuitState.OPEN and self._reset_elapsed():
-            self._move(CircuitState.HALF_OPEN)
+            return CircuitState.HALF_OPEN
         return self._state
 
     @property
@@ -73,17 +76,28 @@ class CircuitBreaker:
     def permits(self) -> bool:
         """Would ``try_acquire`` succeed now? (Does not take the half-open trial.)"""
         state = self.state
-        return state is CircuitState.CLOSED or (state is CircuitState.HALF_OPEN and not self._trial_taken)
+        trial_taken = self._trial_taken and self._state is CircuitState.HALF_OPEN
+        return state is CircuitState.CLOSED or (state is CircuitState.HALF_OPEN and not trial_taken)
 
     def try_acquire(self) -> Permit | None:
         """Permission for one request; in half-open only the first caller gets it (the trial)."""
+        self._catch_up()
         if not self.permits():
             return None
         trial = self._state is CircuitState.HALF_OPEN
         self._trial_taken = self._trial_taken or trial
         return Permit(self._period, trial)
 
+    def reset(self) -> None:
+        """Back to a closed circuit with no history (the endpoint now is another server)."""
+        self._state = CircuitState.CLOSED
+        self._period += 1
+        self._trial_taken = False
+        self.consecutive_failures = 0
+        self.opened_at = None
+
     def on_success(self, permit: Permit) -> None:
+        self._catch_up()
         if permit.period != self._period:
             return
         if self._state is CircuitState.CLOSED:
@@ -93,6 +107,7 @@ class CircuitBreaker:
             self._move(CircuitState.CLOSED)
 
     def on_failure(self, permit: Permit) -> None:
+        self._catch_up()
         if permit.period != self._period:
             return
         if self._state is CircuitState.CLOSED:
@@ -105,8 +120,13 @@ class CircuitBreaker:
 
     def release(self, permit: Permit) -> None:
         """A permitted request ended with no verdict (the client left): free the half-open trial."""
+        self._catch_up()
         if permit.period == self._period and permit.trial:
             self._trial_taken = False
+
+    def _catch_up(self) -> None:
+        if self._state is CircuitState.OPEN and self._reset_elapsed():
+            self._move(CircuitState.HALF_OPEN)
 
     def _reset_elapsed(self) -> bool:
         return self.opened_at is not None and self._clock.monotonic() >= self.opened_at + self.reset_timeout

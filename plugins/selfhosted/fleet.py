@@ -90,7 +90,8 @@ def endpoint_target(config: EndpointConfig, timeout: float) -> Target:
     return Target(
         route=f"selfhosted/{config.id}",
         base_url=config.url,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        # A request never waits long for a pooled connection: the plugin's own queue is where requests wait.
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0), pool=min(timeout, 5.0)),
         drop_headers=CLIENT_CREDENTIALS,
         extra_headers=(bearer(key),) if key else (),
     )
@@ -130,6 +131,9 @@ class Fleet:
         self._room = {capability: IndexedSet[EndpointState]() for capability in CAPABILITIES}
         self.on_room: Callable[[EndpointState], None] = lambda endpoint: None
         """Called when an endpoint can take one more request (the scheduler hands it to a waiter)."""
+        self.on_none_ready: Callable[[str], None] = lambda capability: None
+        """Called when no endpoint is ready for a capability any more (its waiters must not wait)."""
+        self._batch = False
 
     def __repr__(self) -> str:
         return f"<Fleet {list(self._endpoints.values())}>"
@@ -143,24 +147,45 @@ class Fleet:
     def get(self, endpoint_id: str) -> EndpointState | None:
         return self._endpoints.get(endpoint_id)
 
-    def configure(self, configs: Sequence[EndpointConfig]) -> list[EndpointState]:
-        """Make the fleet match ``configs``; returns the endpoints that need a probe now."""
+    def configure(
+        self, configs: Sequence[EndpointConfig], settings: Settings | None = None
+    ) -> list[EndpointState]:
+        """Make the fleet match ``configs``; returns the endpoints that need a probe now.
+
+        An endpoint keeps its state (and its requests in flight) across changes; a new URL makes it
+        another server, so its health and circuit start afresh.
+        """
+        self.settings = settings or self.settings
         wanted = {str(config.id): config for config in configs}
-        for endpoint_id in [known for known in self._endpoints if known not in wanted]:
-            self._remove(self._endpoints.pop(endpoint_id))
-        to_probe = []
-        for endpoint_id, config in wanted.items():
-            current = self._endpoints.get(endpoint_id)
-            if current is None or current.config.url != config.url:
-                if current is not None:
-                    self._remove(current)
-                current = self._endpoints[endpoint_id] = EndpointState(config, self.settings, self.clock)
-                to_probe.append(current)
-            elif current.config != config:
-                current.config = config
-                current.target = endpoint_target(config, self.settings.timeout)
-            self.refresh(current)
+        self._batch = True
+        try:
+            for endpoint_id in [known for known in self._endpoints if known not in wanted]:
+                self._remove(self._endpoints.pop(endpoint_id))
+            to_probe = [endpoint for endpoint in map(self._apply, wanted.values()) if endpoint is not None]
+        finally:
+            self._batch = False
+        for capability in CAPABILITIES:
+            self._check_ready(capability)
         return to_probe
+
+    def _apply(self, config: EndpointConfig) -> EndpointState | None:
+        """Create or update one endpoint; returns it when it needs a probe."""
+        current = self._endpoints.get(str(config.id))
+        if current is None:
+            current = self._endpoints[str(config.id)] = EndpointState(config, self.settings, self.clock)
+            self.refresh(current)
+            return current
+        moved = current.config.url != config.url
+        current.config = config
+        current.target = endpoint_target(config, self.settings.timeout)
+        current.breaker.failure_threshold = self.settings.failure_threshold
+        current.breaker.reset_timeout = self.settings.circuit_reset
+        if moved:
+            current.health, current.trusted_until, current.probed_at = Health.UNKNOWN, -math.inf, None
+            current.breaker.reset()
+            current.latency = LatencyStats()
+        self.refresh(current)
+        return current if moved else None
 
     def refresh(self, endpoint: EndpointState, notify: bool = True) -> None:
         """Recompute the endpoint's place in the indexes after anything about it changed."""
@@ -171,15 +196,24 @@ class Fleet:
             capable = capability in endpoint.config.capabilities
             self._ready[capability].put(endpoint, ready and capable)
             self._room[capability].put(endpoint, room and capable)
+            self._check_ready(capability)
         self._schedule(endpoint, now)
         if room and notify:
             self.on_room(endpoint)
+
+    def _check_ready(self, capability: str) -> None:
+        if not self._batch and not self._ready[capability]:
+            self.on_none_ready(capability)
 
     def with_room(self, capability: str) -> Sequence[EndpointState]:
         return self._room[capability].items
 
     def any_ready(self, capability: str) -> bool:
         return len(self._ready[capability]) > 0
+
+    def ready_beyond(self, capability: str, tried: frozenset[str]) -> bool:
+        """Is any endpoint ready for ``capability`` that is not in ``tried``? (Retries only.)"""
+        return any(endpoint.id not in tried for endpoint in self._ready[capability].items)
 
     def has_room(self, endpoint: EndpointState, capability: str) -> bool:
         return endpoint in self._room[capability]

@@ -1,8 +1,8 @@
 """Background health probes: ``GET {url}{health_path}``, never on the request path.
 
 Each endpoint is probed when it appears (disabled ones too, so an admin sees whether one is back
-before turning it on), then again before its last result stops being trusted
-(every two thirds of ``health_ttl`` while healthy, every few seconds while not). A slow or hanging
+before turning it on), then again early enough that the next result lands before the last one stops
+being trusted (``healthy_interval``), or every few seconds while it is not healthy. A slow or hanging
 probe only delays that endpoint's next result; requests never wait for one. An endpoint whose
 result has expired counts as unknown and receives nothing until a probe succeeds.
 
@@ -23,7 +23,7 @@ from aiocache import SimpleMemoryCache
 
 from gateway.clock import Clock, Timer
 from gateway.tasks import BackgroundTasks
-from plugins.selfhosted.fleet import Health
+from gateway.upstream import Target
 from plugins.selfhosted.store import Store
 
 logger = logging.getLogger("plugins.selfhosted.health")
@@ -32,9 +32,24 @@ UNHEALTHY_RETRY_SECONDS = 5.0
 MAX_CONCURRENT_PROBES = 32
 
 
+def probe_timeout(ttl: float) -> float:
+    return min(ttl / 4, MAX_PROBE_SECONDS)
+
+
+def healthy_interval(ttl: float) -> float:
+    """When to probe a healthy endpoint again: early enough that even a probe that takes its whole
+    timeout lands before the last result stops being trusted."""
+    return ttl - probe_timeout(ttl) - min(1.0, ttl / 10)
+
+
+def unhealthy_interval(ttl: float) -> float:
+    return min(ttl / 3, UNHEALTHY_RETRY_SECONDS)
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
     endpoint_id: str
+    url: str
     healthy: bool
     error: str | None
     at: float
@@ -60,11 +75,12 @@ class HealthMonitor:
         self.ttl = ttl
         self.cache: Any = SimpleMemoryCache()
         self._timers: dict[str, Timer] = {}
-        self._probing: set[str] = set()
+        self._probing: set[tuple[str, str]] = set()
         self._limit = anyio.Semaphore(MAX_CONCURRENT_PROBES)
 
     def __repr__(self) -> str:
-        return f"<HealthMonitor probing={sorted(self._probing)} scheduled={len(self._timers)}>"
+        probing = sorted(endpoint_id for endpoint_id, _ in self._probing)
+        return f"<HealthMonitor probing={probing} scheduled={len(self._timers)}>"
 
     async def close(self) -> None:
         for timer in self._timers.values():
@@ -73,7 +89,7 @@ class HealthMonitor:
         await self.cache.close()
 
     def watch(self, endpoint_id: str) -> None:
-        """Probe ``endpoint_id`` now, then keep probing it on schedule."""
+        """Probe ``endpoint_id`` now (a new endpoint, or a new URL), then keep probing it on schedule."""
         if endpoint_id in self._timers:
             self._timers.pop(endpoint_id).cancel()
         self._starter(endpoint_id)()
@@ -98,49 +114,53 @@ class HealthMonitor:
     def _starter(self, endpoint_id: str) -> Callable[[], None]:
         def start() -> None:
             self._timers.pop(endpoint_id, None)
-            if endpoint_id not in self._probing:
+            endpoint = self.store.endpoint(endpoint_id)
+            if endpoint is not None and (endpoint_id, endpoint.config.url) not in self._probing:
                 self.tasks.spawn(self._probe_and_reschedule(endpoint_id))
 
         return start
 
     async def _probe_and_reschedule(self, endpoint_id: str) -> None:
-        result = await self._shared_result(endpoint_id) or await self._probe_once(endpoint_id)
-        if any(endpoint.id == endpoint_id for endpoint in self.store.endpoints()):
-            self._schedule(
-                endpoint_id,
-                self.ttl * 2 / 3 if result.healthy else min(self.ttl / 3, UNHEALTHY_RETRY_SECONDS),
-            )
+        healthy = False
+        try:
+            result = await self._shared_result(endpoint_id) or await self._probe_once(endpoint_id)
+            healthy = result.healthy
+        except Exception:
+            logger.exception("health probe of %s failed unexpectedly", endpoint_id)
+        finally:
+            if self.store.endpoint(endpoint_id) is not None:
+                interval = healthy_interval(self.ttl) if healthy else unhealthy_interval(self.ttl)
+                self._schedule(endpoint_id, interval)
 
     async def _probe_once(self, endpoint_id: str) -> ProbeResult:
-        self._probing.add(endpoint_id)
+        endpoint = self.store.endpoint(endpoint_id)
+        if endpoint is None:
+            return ProbeResult(endpoint_id, "", False, "endpoint removed", self.clock.wall())
+        key = (endpoint_id, endpoint.config.url)
+        self._probing.add(key)
         try:
             async with self._limit:
-                result = await self._probe(endpoint_id)
+                result = await self._probe(endpoint_id, endpoint.target)
         finally:
-            self._probing.discard(endpoint_id)
+            self._probing.discard(key)
         await self.cache.set(_key(endpoint_id), result, ttl=self.ttl)
-        await self.store.record_probe(endpoint_id, result.healthy, result.error)
+        await self.store.record_probe(endpoint_id, result.url, result.healthy, result.error)
         return result
 
     async def _shared_result(self, endpoint_id: str) -> ProbeResult | None:
         """A result newer than ours that another replica put in a shared cache, if there is one."""
         cached = await self.cache.get(_key(endpoint_id))
-        endpoint = next((known for known in self.store.endpoints() if known.id == endpoint_id), None)
-        if (
-            not isinstance(cached, ProbeResult)
-            or endpoint is None
-            or cached.at <= (endpoint.probed_at or 0.0)
-        ):
+        endpoint = self.store.endpoint(endpoint_id)
+        if not isinstance(cached, ProbeResult) or endpoint is None:
             return None
-        await self.store.record_probe(endpoint_id, cached.healthy, cached.error)
+        if cached.at <= (endpoint.probed_at or 0.0):
+            return None
+        await self.store.record_probe(endpoint_id, cached.url, cached.healthy, cached.error)
         return cached
 
-    async def _probe(self, endpoint_id: str) -> ProbeResult:
-        endpoint = next((known for known in self.store.endpoints() if known.id == endpoint_id), None)
-        if endpoint is None:
-            return ProbeResult(endpoint_id, False, "endpoint removed", self.clock.wall())
-        target = endpoint.target
-        timeout = min(self.ttl / 2, MAX_PROBE_SECONDS)
+    async def _probe(self, endpoint_id: str, target: Target) -> ProbeResult:
+        timeout = probe_timeout(self.ttl)
+        error: str | None
         try:
             response = await self.http.get(
                 target.base_url + self.path,
@@ -148,19 +168,13 @@ class HealthMonitor:
                 timeout=timeout,
                 follow_redirects=False,
             )
+            status = response.status_code
+            error = None if 200 <= status < 300 else f"health probe answered HTTP {status}"
         except httpx.TimeoutException:
-            return ProbeResult(
-                endpoint_id, False, f"health probe timed out after {timeout:g} s", self.clock.wall()
-            )
-        except httpx.TransportError as exc:
-            return ProbeResult(
-                endpoint_id, False, f"health probe failed: {type(exc).__name__}", self.clock.wall()
-            )
-        healthy = 200 <= response.status_code < 300
-        error = None if healthy else f"health probe answered HTTP {response.status_code}"
-        if healthy != (endpoint.health is Health.HEALTHY):
-            logger.info("endpoint %s is %s", endpoint_id, "healthy" if healthy else f"unhealthy: {error}")
-        return ProbeResult(endpoint_id, healthy, error, self.clock.wall())
+            error = f"health probe timed out after {timeout:g} s"
+        except Exception as exc:  # any failure to get an answer is an unhealthy answer
+            error = f"health probe failed: {type(exc).__name__}"
+        return ProbeResult(endpoint_id, target.base_url, error is None, error, self.clock.wall())
 
 
 def _key(endpoint_id: str) -> str:

@@ -13,6 +13,7 @@ exactly as a request the plugin never claimed would (the plugin passes it on), o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -20,10 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
+import httpx
 from starlette.routing import BaseRoute
 
 from gateway.clock import deadline
-from gateway.errors import GatewayError, ServiceUnavailable, UpstreamTimeout, UpstreamUnreachable
+from gateway.errors import (
+    GatewayError,
+    PoolExhausted,
+    ServiceUnavailable,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from gateway.plugin import Plugin, PluginContext, Reply
 from gateway.request import ProxyRequest
 from gateway.streaming import OnClose, StreamedResponse, StreamOutcome
@@ -31,14 +39,13 @@ from gateway.tasks import BackgroundTasks
 from plugins.selfhosted import admin
 from plugins.selfhosted.attempts import Answer, classify, may_retry
 from plugins.selfhosted.config import SelfHostedConfig, with_ids
-from plugins.selfhosted.fleet import Settings
-from plugins.selfhosted.health import HealthMonitor
+from plugins.selfhosted.health import HealthMonitor, unhealthy_interval
 from plugins.selfhosted.metrics import PluginMetrics
 from plugins.selfhosted.routes import RouteTable
 from plugins.selfhosted.scheduler import Lease, NotServable, Verdict
 from plugins.selfhosted.split import SmoothSplit
 from plugins.selfhosted.stats import Decision, Reason
-from plugins.selfhosted.store import InMemoryStore, Store
+from plugins.selfhosted.store import InMemoryStore, Limits, Store
 
 logger = logging.getLogger("plugins.selfhosted")
 
@@ -88,14 +95,7 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
 
     async def startup(self, context: PluginContext) -> None:
         config = self.config
-        settings = Settings(config.timeout, config.failure_threshold, config.circuit_reset, config.health_ttl)
-        store = InMemoryStore(
-            settings,
-            context.clock,
-            self.rng,
-            queue_max_size=config.queue_max_size,
-            queue_max_wait=config.queue_max_wait,
-        )
+        store = InMemoryStore(Limits.of(config), context.clock, self.rng)
         tasks = BackgroundTasks(self.name)
         health = HealthMonitor(
             store, context.http, context.clock, tasks, path=config.health_path, ttl=config.health_ttl
@@ -103,6 +103,23 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
         self._running = Running(context, store, health, PluginMetrics(context.meter_provider, store), tasks)
         for endpoint_id in await store.configure(with_ids(config.endpoints)):
             health.watch(endpoint_id)
+
+    async def reconfigure(self, config: SelfHostedConfig) -> None:
+        """Apply a changed section at once: in-flight requests finish on what they hold."""
+        running = self.running
+        self.config = config
+        self.routes = RouteTable(config.routes)
+        self.split.percentage = config.routing.routing_percentage
+        self.routing_enabled = config.routing.enabled
+        running.health.path, running.health.ttl = config.health_path, config.health_ttl
+        for endpoint_id in await running.store.configure(with_ids(config.endpoints), Limits.of(config)):
+            running.health.watch(endpoint_id)
+        logger.info(
+            "selfhosted configuration applied: %d endpoints, routing %s at %g%%",
+            len(config.endpoints),
+            "on" if config.routing.enabled else "off",
+            config.routing.routing_percentage,
+        )
 
     async def shutdown(self) -> None:
         running = self.running
@@ -142,12 +159,17 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
         return None
 
     async def _attempt(self, exchange: Exchange, lease: Lease) -> Reply | Failure:
+        """One try on ``lease``'s endpoint: a reply to stream, or why it failed (token given back)."""
         running = self.running
         opened = running.context.clock.monotonic()
         response = None
         try:
             with deadline(running.context.clock, self.config.timeout):
                 response = await running.context.upstream.open(exchange.request, lease.endpoint.target)
+        except PoolExhausted as error:
+            with anyio.CancelScope(shield=True):
+                await running.store.finish(lease, Verdict.NEUTRAL)  # the gateway's pool, not the endpoint
+            return Failure(error.message)
         except (UpstreamUnreachable, UpstreamTimeout) as error:
             return await self._failed(lease, Failure(error.message, isinstance(error, UpstreamTimeout)))
         except BaseException:
@@ -158,16 +180,22 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
             return await self._failed(
                 lease, Failure(f"no answer within {self.config.timeout:g} s", timed_out=True)
             )
+        return await self._answer(exchange, lease, response, opened)
+
+    async def _answer(
+        self, exchange: Exchange, lease: Lease, response: httpx.Response, opened: float
+    ) -> Reply | Failure:
         answer = classify(response.status_code)
         if answer is Answer.FAILURE:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-            return await self._failed(lease, Failure(f"answered HTTP {response.status_code}"))
-        head_ms = (running.context.clock.monotonic() - opened) * 1000
+            try:
+                with anyio.CancelScope(shield=True), contextlib.suppress(httpx.HTTPError):
+                    await response.aclose()  # a failed answer's connection may already be broken
+            finally:
+                failure = await self._failed(lease, Failure(f"answered HTTP {response.status_code}"))
+            return failure
+        head_ms = (self.running.context.clock.monotonic() - opened) * 1000
         exchange.request.route = lease.endpoint.target.route
-        on_close = self._on_close(
-            exchange, lease, response.status_code, head_ms if answer is Answer.SUCCESS else None
-        )
+        on_close = self._on_close(exchange, lease, response.status_code, answer, head_ms)
         return StreamedResponse(response, request_id=exchange.request.request_id, on_close=on_close)
 
     async def _failed(self, lease: Lease, failure: Failure) -> Failure:
@@ -176,9 +204,14 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
             await self.running.store.finish(lease, Verdict.FAILURE, error=failure.message)
         return failure
 
-    def _on_close(self, exchange: Exchange, lease: Lease, status: int, latency_ms: float | None) -> OnClose:
+    def _on_close(
+        self, exchange: Exchange, lease: Lease, status: int, answer: Answer, head_ms: float
+    ) -> OnClose:
         async def closed(outcome: StreamOutcome) -> None:
             verdict, error = _VERDICTS[outcome]
+            if answer is Answer.REQUEST_ERROR and verdict is Verdict.SUCCESS:
+                verdict = Verdict.NEUTRAL  # the request's own fault says nothing about the endpoint
+            latency_ms = head_ms if verdict is Verdict.SUCCESS else None
             await self.running.store.finish(lease, verdict, latency_ms=latency_ms, error=error)
             self._log(exchange, lease.endpoint.target.route, Reason.SERVED, status, error)
 
@@ -192,10 +225,10 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
             return
         self._log(exchange, "none", reason, error=error)
         exchange.request.route = self.name
-        raise self._unavailable(reason, failure)
+        raise self._unavailable(exchange.capability, reason, failure)
 
-    def _unavailable(self, reason: Reason, failure: Failure | None) -> GatewayError:
-        headers = {"Retry-After": str(self._retry_after(reason)), "x-should-retry": "false"}
+    def _unavailable(self, capability: str, reason: Reason, failure: Failure | None) -> GatewayError:
+        headers = {"Retry-After": str(self._retry_after(capability, reason)), "x-should-retry": "false"}
         message = (
             f"no self-hosted endpoint could serve this request ({reason.value}) and cloud fallback is off"
         )
@@ -203,16 +236,19 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
             return UpstreamTimeout(message, code=reason.value, headers=headers)
         return ServiceUnavailable(message, code=reason.value, headers=headers)
 
-    def _retry_after(self, reason: Reason) -> int:
+    def _retry_after(self, capability: str, reason: Reason) -> int:
         running = self.running
         if reason is Reason.CIRCUIT_OPEN:
             now = running.context.clock.monotonic()
             resets = [
-                at for endpoint in running.store.endpoints() if (at := endpoint.breaker.reset_at) is not None
+                at
+                for endpoint in running.store.endpoints()
+                if endpoint.config.status == "active" and capability in endpoint.config.capabilities
+                if (at := endpoint.breaker.reset_at) is not None
             ]
             return max(1, math.ceil(min(resets, default=now + 1) - now))
         if reason is Reason.ALL_UNHEALTHY:
-            return max(1, math.ceil(min(self.config.health_ttl / 3, 5.0)))
+            return max(1, math.ceil(unhealthy_interval(self.config.health_ttl)))
         return 1
 
     def _log(

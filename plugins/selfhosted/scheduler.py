@@ -62,6 +62,8 @@ class Waiter:
     order: int
     enqueued_at: float
     future: asyncio.Future[Lease]
+    avoid: frozenset[str] = frozenset()
+    """Endpoints this request already failed on; it waits for another one."""
     timer: Timer | None = None
     live: bool = True
 
@@ -86,20 +88,23 @@ class Scheduler:
         self._queues: dict[str, deque[Waiter]] = {capability: deque() for capability in CAPABILITIES}
         self._order = itertools.count()
         fleet.on_room = self.hand_over
+        fleet.on_none_ready = self.turn_away
 
     def __repr__(self) -> str:
         held = sum(endpoint.in_flight for endpoint in self.fleet)
         return f"<Scheduler [tokens held: {held}, queued: {self.depth}]>"
 
     def try_lease(self, capability: str, avoid: frozenset[str] = frozenset()) -> Lease | None:
-        """A token on the best endpoint with room now (one not in ``avoid`` if possible), or None."""
+        """A token on the best endpoint with room now, or None.
+
+        A retry (``avoid``: the endpoints it failed on) takes an endpoint it has not tried, and
+        goes back to a tried one only when every ready endpoint has been tried.
+        """
+        avoid = self._effective(capability, avoid)
         with_room = self.fleet.with_room(capability)
-        fresh = [endpoint for endpoint in with_room if endpoint.id not in avoid] if avoid else with_room
-        for pool in (fresh, with_room):
-            endpoint = self._choose(sample(pool, self.rng))
-            if endpoint is not None:
-                return self._grant(endpoint, capability)
-        return None
+        pool = [endpoint for endpoint in with_room if endpoint.id not in avoid] if avoid else with_room
+        endpoint = self._choose(sample(pool, self.rng))
+        return None if endpoint is None else self._grant(endpoint, capability)
 
     async def lease(self, capability: str, avoid: frozenset[str] = frozenset()) -> Lease:
         """A token, now or after waiting; ``NotServable`` says why there is none."""
@@ -110,7 +115,7 @@ class Scheduler:
             raise NotServable(self.fleet.refusal(capability))
         if self.depth >= self.max_size:
             raise NotServable(Reason.QUEUE_FULL)
-        waiter = self._enqueue(capability)
+        waiter = self._enqueue(capability, self._effective(capability, avoid))
         try:
             return await waiter.future
         except BaseException:
@@ -127,19 +132,36 @@ class Scheduler:
     def hand_over(self, endpoint: EndpointState) -> None:
         """``endpoint`` has room: give its tokens to the oldest waiters that can use it."""
         while True:
-            waiter = self._oldest_waiter(endpoint.config.capabilities)
+            waiter = self._oldest_waiter(endpoint)
             if waiter is None or not self.fleet.has_room(endpoint, waiter.capability):
                 return
             self._dequeue(waiter)
             if not waiter.future.done():  # done: its task was cancelled and has not run yet
                 waiter.future.set_result(self._grant(endpoint, waiter.capability))
 
+    def turn_away(self, capability: str) -> None:
+        """No endpoint is ready for ``capability`` any more: its waiters fall back now, not later."""
+        queue = self._queues[capability]
+        if not queue:
+            return
+        reason = self.fleet.refusal(capability)
+        while queue:
+            waiter = queue.popleft()
+            if waiter.live:
+                self._dequeue(waiter)
+                if not waiter.future.done():
+                    waiter.future.set_exception(NotServable(reason))
+
+    def _effective(self, capability: str, avoid: frozenset[str]) -> frozenset[str]:
+        return avoid if avoid and self.fleet.ready_beyond(capability, avoid) else frozenset()
+
     def view(self) -> QueueView:
-        live = [waiter for queue in self._queues.values() for waiter in queue if waiter.live]
+        # Copies first (atomic under the GIL): metric exporters call this from their own thread.
+        queues = {capability: list(queue) for capability, queue in list(self._queues.items())}
+        live = [waiter for queue in queues.values() for waiter in queue if waiter.live]
         oldest = min((waiter.enqueued_at for waiter in live), default=None)
         by_capability = {
-            capability: sum(1 for waiter in queue if waiter.live)
-            for capability, queue in self._queues.items()
+            capability: sum(1 for waiter in queue if waiter.live) for capability, queue in queues.items()
         }
         wait = None if oldest is None else self.clock.monotonic() - oldest
         return QueueView(self.depth, wait, by_capability)
@@ -166,22 +188,25 @@ class Scheduler:
         self.fleet.take(endpoint)
         return Lease(endpoint, permit, capability)
 
-    def _enqueue(self, capability: str) -> Waiter:
+    def _enqueue(self, capability: str, avoid: frozenset[str]) -> Waiter:
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
-        waiter = Waiter(capability, next(self._order), self.clock.monotonic(), future)
+        waiter = Waiter(capability, next(self._order), self.clock.monotonic(), future, avoid)
         waiter.timer = self.clock.call_later(self.max_wait, lambda: self._expire(waiter))
         self._queues[capability].append(waiter)
         self.depth += 1
         return waiter
 
-    def _oldest_waiter(self, capabilities: Iterable[str]) -> Waiter | None:
+    def _oldest_waiter(self, endpoint: EndpointState) -> Waiter | None:
+        """The longest-waiting live request that ``endpoint`` can serve."""
         oldest: Waiter | None = None
-        for capability in capabilities:
+        for capability in endpoint.config.capabilities:
             queue = self._queues[capability]
             while queue and not queue[0].live:
                 queue.popleft()
-            if queue and (oldest is None or queue[0].order < oldest.order):
-                oldest = queue[0]
+            # Retries waiting for another endpoint are rare: skipping them keeps strict FIFO for the rest.
+            found = next((wait for wait in queue if wait.live and endpoint.id not in wait.avoid), None)
+            if found is not None and (oldest is None or found.order < oldest.order):
+                oldest = found
         return oldest
 
     def _dequeue(self, waiter: Waiter) -> None:
@@ -193,7 +218,8 @@ class Scheduler:
     def _expire(self, waiter: Waiter) -> None:
         if waiter.live:
             self._dequeue(waiter)
-            waiter.future.set_exception(NotServable(Reason.QUEUE_TIMEOUT))
+            if not waiter.future.done():  # done: its task was cancelled and has not run yet
+                waiter.future.set_exception(NotServable(Reason.QUEUE_TIMEOUT))
 
     def _abandon(self, waiter: Waiter) -> None:
         if waiter.live:

@@ -11,13 +11,26 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.clock import Clock
-from plugins.selfhosted.config import EndpointConfig
+from plugins.selfhosted.config import EndpointConfig, SelfHostedConfig
 from plugins.selfhosted.fleet import EndpointState, Fleet, Health, Settings
 from plugins.selfhosted.scheduler import Lease, QueueView, Scheduler, Verdict
 from plugins.selfhosted.stats import Decision, LastError, RoutingLog
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    settings: Settings
+    queue_max_size: int
+    queue_max_wait: float
+
+    @classmethod
+    def of(cls, config: SelfHostedConfig) -> Limits:
+        settings = Settings(config.timeout, config.failure_threshold, config.circuit_reset, config.health_ttl)
+        return cls(settings, config.queue_max_size, config.queue_max_wait)
 
 
 class Store(Protocol):
@@ -31,15 +44,19 @@ class Store(Protocol):
         """Give the token back (exactly once) with what the attempt said about the endpoint."""
         ...
 
-    async def record_probe(self, endpoint_id: str, healthy: bool, error: str | None) -> None: ...
+    async def record_probe(self, endpoint_id: str, url: str, healthy: bool, error: str | None) -> None:
+        """A health probe's result; ignored when the endpoint has moved to another URL since."""
+        ...
 
-    async def configure(self, endpoints: Sequence[EndpointConfig]) -> list[str]:
-        """Apply the endpoint list; returns the ids that need a health probe now."""
+    async def configure(self, endpoints: Sequence[EndpointConfig], limits: Limits | None = None) -> list[str]:
+        """Apply the endpoint list (and new limits); returns the ids that need a health probe now."""
         ...
 
     def log(self, decision: Decision) -> None: ...
 
     def endpoints(self) -> list[EndpointState]: ...
+
+    def endpoint(self, endpoint_id: str) -> EndpointState | None: ...
 
     def queue(self) -> QueueView: ...
 
@@ -48,19 +65,13 @@ class Store(Protocol):
 
 
 class InMemoryStore:
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        rng: random.Random,
-        *,
-        queue_max_size: int,
-        queue_max_wait: float,
-    ) -> None:
+    def __init__(self, limits: Limits, clock: Clock, rng: random.Random) -> None:
         self.clock = clock
-        self.settings = settings
-        self.fleet = Fleet(settings, clock)
-        self.scheduler = Scheduler(self.fleet, clock, rng, max_size=queue_max_size, max_wait=queue_max_wait)
+        self.settings = limits.settings
+        self.fleet = Fleet(limits.settings, clock)
+        self.scheduler = Scheduler(
+            self.fleet, clock, rng, max_size=limits.queue_max_size, max_wait=limits.queue_max_wait
+        )
         self._log = RoutingLog()
 
     def __repr__(self) -> str:
@@ -87,9 +98,9 @@ class InMemoryStore:
             endpoint.breaker.release(permit)
         self.fleet.give_back(endpoint)
 
-    async def record_probe(self, endpoint_id: str, healthy: bool, error: str | None) -> None:
+    async def record_probe(self, endpoint_id: str, url: str, healthy: bool, error: str | None) -> None:
         endpoint = self.fleet.get(endpoint_id)
-        if endpoint is None:
+        if endpoint is None or endpoint.config.url != url:
             return
         endpoint.health = Health.HEALTHY if healthy else Health.UNHEALTHY
         endpoint.probed_at = self.clock.wall()
@@ -98,14 +109,20 @@ class InMemoryStore:
             endpoint.last_error = LastError(error, endpoint.probed_at)
         self.fleet.refresh(endpoint)
 
-    async def configure(self, endpoints: Sequence[EndpointConfig]) -> list[str]:
-        return [endpoint.id for endpoint in self.fleet.configure(endpoints)]
+    async def configure(self, endpoints: Sequence[EndpointConfig], limits: Limits | None = None) -> list[str]:
+        if limits is not None:
+            self.settings = limits.settings
+            self.scheduler.max_size, self.scheduler.max_wait = limits.queue_max_size, limits.queue_max_wait
+        return [endpoint.id for endpoint in self.fleet.configure(endpoints, self.settings)]
 
     def log(self, decision: Decision) -> None:
         self._log.add(decision)
 
     def endpoints(self) -> list[EndpointState]:
         return list(self.fleet)
+
+    def endpoint(self, endpoint_id: str) -> EndpointState | None:
+        return self.fleet.get(endpoint_id)
 
     def queue(self) -> QueueView:
         return self.scheduler.view()
