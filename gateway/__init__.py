@@ -2,3 +2,5 @@
 
 Plugin authors need only ``gateway.plugin`` (the Adapter Spec) and the request/reply types it names.
 """
+
+__version__ = "0.1.0"

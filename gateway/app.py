@@ -2,7 +2,7 @@
 
     RequestContextMiddleware     X-Request-Id, X-Gateway-Route, access log
       TracingMiddleware          server span (only when telemetry is on)
-        /api/v1/...              the gateway's own routes: health; admin behind AdminGuard
+        /api/v1/..., /admin      the gateway's own routes: health; admin API behind AdminGuard; the page
         everything else          Dispatcher: the plugin chain, then the cloud
 
 The gateway's own routes answer errors with the same JSON body as the proxy path: a handler may
@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config import GatewayConfig
+from gateway import __version__
 from gateway.admin import AdminGuard
 from gateway.clock import Clock, SystemClock
 from gateway.context import RequestContextMiddleware
@@ -30,9 +31,12 @@ from gateway.document import ConfigDocument
 from gateway.errors import GatewayError, error_for_status
 from gateway.lifespan import open_runtime
 from gateway.loading import AnyPlugin
+from gateway.openapi import admin_document
+from gateway.pages import AdminPage
 from gateway.telemetry import TracingMiddleware
 
 OWN_PREFIX = "/api/v1/"
+PAGE = "/admin"
 ADMIN_PREFIX = "/api/v1/admin"
 
 
@@ -55,6 +59,7 @@ class Gateway:
             lifespan=lambda _app: open_runtime(self.config, self.plugins, self.clock, self.document),
         )
         self.own_routes = json_errors(self.router)
+        self._mount_roots = {f"{ADMIN_PREFIX}/{p.name}" for p in self.plugins if p.admin_routes()}
         self.app = RequestContextMiddleware(
             TracingMiddleware(self._route), self.clock, log_access=config.telemetry.access_log
         )
@@ -70,16 +75,19 @@ class Gateway:
             await self.app(scope, receive, send)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(OWN_PREFIX):
+        if scope["type"] == "http" and not _is_own(scope["path"]):
             await self.dispatcher(scope, receive, send)
         else:
             # Starlette's routing raises HTTPException (404, 405) only when it sees an "app".
             scope["app"] = self
-            path = scope.get("path", "")
-            if path.startswith(ADMIN_PREFIX + "/") and path.count("/") == 4:
+            if scope.get("path") in self._mount_roots:
                 # /api/v1/admin/<plugin> is the root of that plugin's mount, like /api/v1/admin/<plugin>/
-                scope["path"] = path + "/"
+                scope["path"] += "/"
             await self.own_routes(scope, receive, send)
+
+
+def _is_own(path: str) -> bool:
+    return path.startswith((OWN_PREFIX, PAGE + "/")) or path == PAGE
 
 
 def json_errors(app: ASGIApp) -> ASGIApp:
@@ -94,9 +102,17 @@ def _own_routes(config: GatewayConfig, plugins: Sequence[AnyPlugin]) -> list[Bas
         for plugin in plugins
         if (routes := plugin.admin_routes())
     ]
+    document = admin_document(plugins, __version__)
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    admin_routes = [Route("/openapi.json", openapi, methods=["GET"]), *mounts]
+    pages = [AdminPage(folder) for plugin in plugins if (folder := plugin.admin_page()) is not None]
     return [
         Route("/api/v1/health", _health, methods=["GET"]),
-        Mount(ADMIN_PREFIX, app=AdminGuard(Router(mounts, redirect_slashes=False), token)),
+        Mount(ADMIN_PREFIX, app=AdminGuard(Router(admin_routes, redirect_slashes=False), token)),
+        *(pages[0].routes() if pages else []),
     ]
 
 

@@ -8,7 +8,6 @@ running configuration stays, and ``error`` says what is wrong until a valid edit
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import stat
@@ -22,7 +21,7 @@ import anyio
 from config import ConfigError, GatewayConfig, PluginResolver, Problem, parse_config
 from config.atomic import atomic_write, stale_temporaries
 from config.roundtrip import RoundTrip, holds_literal_secret
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, PreconditionFailed
 
 logger = logging.getLogger("gateway.config")
 
@@ -44,9 +43,8 @@ class ConfigDocument:
         self._environ = environ
         text = self._read()
         self._roundtrip = RoundTrip(text)
-        self._tree = self._roundtrip.load(text)
         self._text = text
-        self.config = parse_config(self._tree, resolve_plugin, self.environ, source=str(path))
+        self.config = parse_config(self._roundtrip.load(text), resolve_plugin, self.environ, source=str(path))
         self.error: ConfigError | None = None
         """Why the last hand edit was refused, until a valid one arrives."""
         self.restart_required: list[str] = []
@@ -73,11 +71,17 @@ class ConfigDocument:
         """``listener(old, new)`` runs after every change, whoever made it."""
         self._listeners.append(listener)
 
-    async def edit(self, change: Callable[[Any], None]) -> GatewayConfig:
-        """Apply ``change`` to a copy of the tree; validate, write, then adopt. Raises ``ConfigError``
-        (the edit is invalid) or ``WriteFailed``; in both cases nothing changed."""
+    async def edit(self, change: Callable[[Any], None], if_match: str | None = None) -> GatewayConfig:
+        """Apply ``change`` to a copy of the tree; validate, write, then adopt. Raises
+        ``PreconditionFailed`` (``if_match`` is stale), ``ConfigError`` (the edit is invalid) or
+        ``WriteFailed``; in every case nothing changed."""
         async with self._lock:
-            tree = copy.deepcopy(self._tree)
+            if not matches(if_match, self.etag):
+                raise PreconditionFailed(
+                    "the configuration changed since you read it: reload and try again", code="etag_mismatch"
+                )
+            # A fresh parse of the current text, not a deep copy: ruamel's copies drop some comments.
+            tree = self._roundtrip.load(self._text)
             change(tree)
             config = parse_config(tree, self._resolve, self.environ, source=str(self.path))
             text = self._roundtrip.dump(tree)
@@ -89,7 +93,7 @@ class ConfigDocument:
                     f"the change was not applied: gateway.yaml could not be saved ({exc.strerror})",
                     code="config_write_failed",
                 ) from exc
-            await self._adopt(tree, text, config)
+            await self._adopt(text, config)
             return config
 
     async def reload(self) -> bool:
@@ -111,16 +115,16 @@ class ConfigDocument:
                 return False
             self.error = None
             logger.info("gateway.yaml changed on disk: applying it")
-            await self._adopt(tree, text, config)
+            await self._adopt(text, config)
             return True
 
     def _refuse(self, error: ConfigError) -> None:
         self.error = error
         logger.error("gateway.yaml edit refused, the running configuration stays:\n%s", error.describe())
 
-    async def _adopt(self, tree: Any, text: str, config: GatewayConfig) -> None:
+    async def _adopt(self, text: str, config: GatewayConfig) -> None:
         old = self.config
-        self._tree, self._text, self.config = tree, text, config
+        self._text, self.config = text, config
         self._signature = _signature(self.path)
         for listener in self._listeners:
             await listener(old, config)
@@ -138,6 +142,14 @@ class ConfigDocument:
             return stat.S_IMODE(self.path.stat().st_mode)
         except OSError:
             return 0o644
+
+
+def matches(if_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-Match: absent or ``*`` matches; otherwise one of the listed tags must be ours."""
+    if if_match is None or if_match.strip() == "*":
+        return True
+    tags = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
+    return etag in tags
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

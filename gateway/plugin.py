@@ -8,7 +8,7 @@ A plugin is a class with a ``name``, a pydantic ``Config`` model and hooks:
 * ``handle(request)`` — claim the request by returning a ``Reply`` (the chain stops there), or
   return ``None`` to pass it on to the next plugin and finally to the cloud.
 * ``admin_routes()`` — Starlette routes the gateway mounts under ``/api/v1/admin/<name>``,
-  behind the admin token.
+  behind the admin token, and ``openapi()`` describing them.
 
 docs/adapter-spec.md is the prose version of this module, for people writing plugins.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
 
 import httpx
 from opentelemetry.metrics import MeterProvider
@@ -94,3 +95,13 @@ class Plugin(Generic[ConfigT]):
     def admin_routes(self) -> Sequence[BaseRoute]:
         """Routes mounted under ``/api/v1/admin/<name>``, behind the admin token."""
         return ()
+
+    def admin_page(self) -> Path | None:
+        """A folder with ``index.html`` (and its files) served at ``/admin`` without authentication:
+        the page itself asks for the admin token before it calls the admin API."""
+        return None
+
+    def openapi(self) -> dict[str, Any]:
+        """``{"paths": {...}, "schemas": {...}}`` describing ``admin_routes`` (paths relative to the
+        mount), published in ``/api/v1/admin/openapi.json``."""
+        return {}

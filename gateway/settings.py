@@ -36,10 +36,11 @@ class PluginSettings:
         """Why the last hand edit of gateway.yaml was refused, if it was."""
         return self.document.error if self.document is not None else None
 
-    async def edit(self, change: Callable[[CommentedMap], None]) -> BaseModel:
+    async def edit(self, change: Callable[[CommentedMap], None], if_match: str | None = None) -> BaseModel:
         """Change the plugin's ``config:`` mapping in the file; returns the plugin's new config.
 
-        Raises ``ConfigError`` (invalid: nothing written) or ``WriteFailed`` (nothing applied).
+        Raises ``PreconditionFailed`` (stale ``if_match``), ``ConfigError`` (invalid: nothing
+        written) or ``WriteFailed`` (nothing applied).
         """
         if self.document is None:
             raise Conflict(
@@ -49,7 +50,7 @@ class PluginSettings:
         def change_tree(tree: Any) -> None:
             change(self._section(tree))
 
-        config = await self.document.edit(change_tree)
+        config = await self.document.edit(change_tree, if_match)
         return next(entry.config for entry in config.plugins if entry.name == self.entry_name)
 
     def _section(self, tree: Any) -> CommentedMap:
@@ -58,12 +59,3 @@ class PluginSettings:
             entry["config"] = CommentedMap()
         section: CommentedMap = entry["config"]
         return section
-
-
-def problem_field(error: ConfigError, prefix: str) -> tuple[str | None, str]:
-    """The first problem of ``error`` under ``prefix``, as (field path relative to it, message)."""
-    for problem in error.problems:
-        if problem.path.startswith(prefix):
-            return problem.path[len(prefix) :].lstrip(".") or None, problem.message
-    first = error.problems[0]
-    return first.path or None, first.message

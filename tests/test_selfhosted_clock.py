@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from plugins.selfhosted.admin import describe
 from plugins.selfhosted.health import healthy_interval
+from plugins.selfhosted.overview import describe
 from plugins.selfhosted.plugin import SelfHostedPlugin
 from tests.support.inprocess import InProcessGateway
 from tests.support.selfhosted import all_healthy, by_id, endpoint, gateway_config, idle, wait_for

@@ -1,105 +1,238 @@
-"""Admin routes of the selfhosted plugin, mounted under ``/api/v1/admin/selfhosted``."""
+"""The REST API under ``/api/v1/admin/selfhosted`` (behind the admin token, see gateway/admin.py).
+
+Every change is an edit of gateway.yaml: checked, saved atomically, then applied (gateway/document.py),
+so what runs is always what the file says and survives a restart. Rejected requests change nothing.
+A mutating request may carry ``If-Match`` with the ETag of its last GET; a stale one gets 412.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ruamel.yaml.comments import CommentedMap
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.clock import Clock
-from plugins.selfhosted.fleet import EndpointState, Health
-from plugins.selfhosted.stats import Reason
+from config import ConfigError
+from gateway.errors import BadRequest, Conflict, NotFound, Unprocessable
+from plugins.selfhosted import changes as edits
+from plugins.selfhosted.changes import EndpointCreate, EndpointUpdate, RoutingUpdate
+from plugins.selfhosted.config import slug
+from plugins.selfhosted.overview import describe, describe_endpoint, parse_log_limit
+from plugins.selfhosted.urlpolicy import UrlRefused, check_url
 
 if TYPE_CHECKING:
     from plugins.selfhosted.plugin import SelfHostedPlugin
 
-MASK = "********"
-DEFAULT_LOG_LIMIT = 100
+BODY_LIMIT = 64 * 1024
 
 
 def routes(plugin: SelfHostedPlugin) -> Sequence[BaseRoute]:
-    async def overview(request: Request) -> Response:
-        limit = _log_limit(request.query_params.get("log_limit"))
-        return JSONResponse(describe(plugin, limit))
-
-    return [Route("/", overview, methods=["GET"])]
-
-
-def describe(plugin: SelfHostedPlugin, log_limit: int = DEFAULT_LOG_LIMIT) -> dict[str, Any]:
-    running = plugin.running
-    clock = running.context.clock
-    queue = running.store.queue()
-    log = running.store.routing_log
-    config = plugin.config
-    return {
-        "now": clock.wall(),
-        "routing": {"enabled": plugin.routing_enabled, "routing_percentage": plugin.split.percentage},
-        "settings": {
-            "cloud_fallback": config.cloud_fallback,
-            "timeout": config.timeout,
-            "retries": config.retries,
-            "health_path": config.health_path,
-            "health_ttl": config.health_ttl,
-            "failure_threshold": config.failure_threshold,
-            "circuit_reset": config.circuit_reset,
-            "queue_max_size": config.queue_max_size,
-            "queue_max_wait": config.queue_max_wait,
-        },
-        "queue": {
-            "depth": queue.depth,
-            "oldest_wait_ms": None if queue.oldest_wait is None else round(queue.oldest_wait * 1000, 1),
-        },
-        "totals": {
-            "selfhosted": log.by_target["selfhosted"],
-            "cloud": log.by_target["cloud"],
-            "rejected": log.by_target["none"],
-            "by_reason": {reason.value: log.by_reason[reason] for reason in Reason},
-        },
-        "endpoints": [describe_endpoint(endpoint, clock) for endpoint in running.store.endpoints()],
-        "routing_log": [decision.as_json() for decision in log.newest_first(log_limit)],
-    }
+    api = AdminApi(plugin)
+    return [
+        Route("/", api.overview, methods=["GET"]),
+        Route("/routing", api.set_routing, methods=["PUT"], max_body_size=BODY_LIMIT),
+        Route("/refresh", api.refresh, methods=["POST"], max_body_size=BODY_LIMIT),
+        Route("/endpoints", api.create, methods=["POST"], max_body_size=BODY_LIMIT),
+        Route("/endpoints/{endpoint_id}", api.read, methods=["GET"]),
+        Route("/endpoints/{endpoint_id}", api.update, methods=["PATCH"], max_body_size=BODY_LIMIT),
+        Route("/endpoints/{endpoint_id}", api.delete, methods=["DELETE"]),
+    ]
 
 
-def describe_endpoint(endpoint: EndpointState, clock: Clock) -> dict[str, Any]:
-    config, breaker = endpoint.config, endpoint.breaker
-    now = clock.monotonic()
-    health = (
-        endpoint.health if endpoint.healthy(now) or endpoint.health is not Health.HEALTHY else Health.UNKNOWN
-    )
-    p95 = endpoint.latency.p95_ms()
-    return {
-        "id": endpoint.id,
-        "name": config.name,
-        "url": config.url,
-        "api_key": MASK if config.api_key else None,
-        "status": config.status,
-        "max_concurrency": config.max_concurrency,
-        "capabilities": list(config.capabilities),
-        "weight": config.weight,
-        "health": {"status": health.value, "checked_at": endpoint.probed_at},
-        "last_error": None
-        if endpoint.last_error is None
-        else {"message": endpoint.last_error.message, "at": endpoint.last_error.at},
-        "current_load": endpoint.in_flight,
-        "avg_latency_ms": None if endpoint.latency.ewma_ms is None else round(endpoint.latency.ewma_ms, 1),
-        "p95_latency_ms": None if p95 is None else round(p95, 1),
-        "consecutive_failures": breaker.consecutive_failures,
-        "circuit": {
-            "state": breaker.state.value,
-            "opened_at": _wall(clock, breaker.opened_at),
-            "reset_at": _wall(clock, breaker.reset_at),
-        },
-    }
+class AdminApi:
+    def __init__(self, plugin: SelfHostedPlugin) -> None:
+        self.plugin = plugin
+
+    def __repr__(self) -> str:
+        return f"<AdminApi {self.plugin!r}>"
+
+    async def overview(self, request: Request) -> Response:
+        limit = parse_log_limit(request.query_params.get("log_limit"))
+        return self._json(describe(self.plugin, limit))
+
+    async def set_routing(self, request: Request) -> Response:
+        update: RoutingUpdate = edits.parse(RoutingUpdate, await _body(request))
+        before = self.plugin.config.routing
+        await self._edit(request, lambda section: edits.set_routing(section, update))
+        changed = {
+            field: [getattr(before, field), getattr(update, field)]
+            for field in update.model_fields_set
+            if getattr(update, field) is not None and getattr(update, field) != getattr(before, field)
+        }
+        await self._audit(request, "routing.update", "routing", changed)
+        routing = {"enabled": self.plugin.routing_enabled, "routing_percentage": self.plugin.split.percentage}
+        return self._json({"routing": routing})
+
+    async def refresh(self, request: Request) -> Response:
+        results = await self.plugin.running.health.probe_all()
+        health = [
+            {
+                "id": r.endpoint_id,
+                "health": "healthy" if r.healthy else "unhealthy",
+                "error": r.error,
+                "checked_at": r.at,
+            }
+            for r in results
+        ]
+        return self._json({"endpoints": health})
+
+    async def create(self, request: Request) -> Response:
+        fields: EndpointCreate = edits.parse(EndpointCreate, await _body(request))
+        values = edits.requested(fields, None)
+        await self._check_url(values["url"])
+        created: dict[str, str] = {}
+
+        def change(section: CommentedMap) -> None:
+            taken = _raw_ids(section)
+            _refuse_duplicate_name(section, values["name"], skip=None)
+            endpoint_id = values.get("id") or _free(slug(values["name"]), taken)
+            if endpoint_id in taken:
+                raise Conflict(
+                    f"an endpoint with id {endpoint_id!r} already exists", param="id", code="duplicate_id"
+                )
+            created["id"] = endpoint_id
+            edits.add_endpoint(section, {**values, "id": endpoint_id})
+
+        await self._edit(request, change)
+        await self._audit(request, "endpoint.create", f"endpoints/{created['id']}", edits.masked(values))
+        location = f"/api/v1/admin/selfhosted/endpoints/{created['id']}"
+        return self._json(self._endpoint(created["id"]), status=201, headers={"Location": location})
+
+    async def read(self, request: Request) -> Response:
+        return self._json(self._endpoint(request.path_params["endpoint_id"]))
+
+    async def update(self, request: Request) -> Response:
+        endpoint_id = request.path_params["endpoint_id"]
+        current = self._config_of(endpoint_id)
+        values = edits.requested(edits.parse(EndpointUpdate, await _body(request)), current)
+        if "url" in values:
+            await self._check_url(values["url"])
+
+        def change(section: CommentedMap) -> None:
+            index = _index(section, endpoint_id)
+            entry = section["endpoints"][index]
+            if "url" in values and entry.get("api_key") and "api_key" not in values:
+                raise Unprocessable(
+                    "send the api_key again when changing the url (a stored key never follows a new host)",
+                    param="api_key",
+                    code="api_key_required",
+                )
+            if "name" in values:
+                _refuse_duplicate_name(section, values["name"], skip=index)
+            edits.update_endpoint(section, index, endpoint_id, values)
+
+        await self._edit(request, change)
+        await self._audit(
+            request, "endpoint.update", f"endpoints/{endpoint_id}", edits.masked(values, current)
+        )
+        return self._json(self._endpoint(endpoint_id))
+
+    async def delete(self, request: Request) -> Response:
+        endpoint_id = request.path_params["endpoint_id"]
+        current = self._config_of(endpoint_id)
+        await self._edit(
+            request, lambda section: edits.remove_endpoint(section, _index(section, endpoint_id))
+        )
+        await self._audit(
+            request, "endpoint.delete", f"endpoints/{endpoint_id}", {"name": [current.name, None]}
+        )
+        return Response(status_code=204, headers={"ETag": self.plugin.running.context.settings.etag})
+
+    async def _edit(self, request: Request, change: Callable[[CommentedMap], None]) -> None:
+        settings = self.plugin.running.context.settings
+        try:
+            await settings.edit(change, if_match=request.headers.get("if-match"))
+        except ConfigError as error:
+            problem = error.problems[0]
+            field = problem.path.split(".config.", 1)[-1] or None
+            raise Unprocessable(
+                str(problem) if field is None else f"{field}: {problem.message}", param=_api_param(field)
+            ) from None
+
+    async def _check_url(self, url: str) -> None:
+        try:
+            await check_url(url, self.plugin.config.allowed_networks)
+        except UrlRefused as refused:
+            raise Unprocessable(f"url: {refused}", param="url", code="url_refused") from None
+
+    async def _audit(self, request: Request, action: str, target: str, changes: dict[str, Any]) -> None:
+        context = self.plugin.running.context
+        client = request.client.host if request.client else None
+        request_id = request.headers.get("x-request-id")
+        await context.audit.record(
+            action, f"selfhosted/{target}", changes, client=client, request_id=request_id
+        )
+
+    def _config_of(self, endpoint_id: str) -> Any:
+        endpoint = self.plugin.running.store.endpoint(endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no endpoint with id {endpoint_id!r}", param="id", code="endpoint_not_found")
+        return endpoint.config
+
+    def _endpoint(self, endpoint_id: str) -> dict[str, Any]:
+        endpoint = self.plugin.running.store.endpoint(endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"no endpoint with id {endpoint_id!r}", param="id", code="endpoint_not_found")
+        return describe_endpoint(endpoint, self.plugin.running.context.clock)
+
+    def _json(self, document: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+        etag = {"ETag": self.plugin.running.context.settings.etag}
+        return JSONResponse(document, status_code=status, headers={**etag, **(headers or {})})
 
 
-def _wall(clock: Clock, monotonic: float | None) -> float | None:
-    return None if monotonic is None else clock.wall() - (clock.monotonic() - monotonic)
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON", code="invalid_json") from None
 
 
-def _log_limit(text: str | None) -> int:
-    if text is None or not text.isdigit():
-        return DEFAULT_LOG_LIMIT
-    return max(0, min(int(text), 500))
+def _raw_ids(section: CommentedMap) -> list[str]:
+    """The ids of the file's endpoints, derived as the config does (explicit first, then from names)."""
+    entries = list(section.get("endpoints") or [])
+    taken = {str(entry["id"]) for entry in entries if entry.get("id")}
+    ids = []
+    for entry in entries:
+        if entry.get("id"):
+            ids.append(str(entry["id"]))
+        else:
+            derived = _free(slug(str(entry.get("name", ""))), taken)
+            taken.add(derived)
+            ids.append(derived)
+    return ids
+
+
+def _free(base: str, taken: set[str] | list[str]) -> str:
+    candidate, counter = base, 2
+    while candidate in taken:
+        candidate, counter = f"{base}-{counter}", counter + 1
+    return candidate
+
+
+def _index(section: CommentedMap, endpoint_id: str) -> int:
+    try:
+        return _raw_ids(section).index(endpoint_id)
+    except ValueError:
+        raise NotFound(
+            f"no endpoint with id {endpoint_id!r}", param="id", code="endpoint_not_found"
+        ) from None
+
+
+def _refuse_duplicate_name(section: CommentedMap, name: str, skip: int | None) -> None:
+    for index, entry in enumerate(section.get("endpoints") or []):
+        if index != skip and str(entry.get("name")) == name:
+            raise Conflict(f"an endpoint named {name!r} already exists", param="name", code="duplicate_name")
+
+
+def _api_param(field: str | None) -> str | None:
+    """``endpoints[2].max_concurrency`` -> ``max_concurrency``: the body's own field name."""
+    if field is None:
+        return None
+    return field.split(".", 1)[1] if field.startswith("endpoints[") and "." in field else field

@@ -10,10 +10,20 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number
+from plugins.selfhosted.urlpolicy import static_problem
 
 TEXT_TO_IMAGE = "text-to-image"
 IMAGE_TO_IMAGE = "image-to-image"
@@ -108,12 +118,26 @@ class SelfHostedConfig(Model):
     queue_max_size: Annotated[Int, Field(ge=0)] = 1000
     queue_max_wait: Annotated[Number, Field(ge=0)] = 30.0
     routes: dict[str, tuple[RouteRule, ...]] = Field(default_factory=_default_routes)
+    allowed_networks: tuple[IPvAnyNetwork, ...] | None = None
+    """When set, every address an endpoint URL resolves to must lie in one of these CIDRs."""
     endpoints: tuple[EndpointConfig, ...] = ()
 
     @field_validator("routes")
     @classmethod
     def _routes_supported(cls, value: dict[str, tuple[RouteRule, ...]]) -> dict[str, tuple[RouteRule, ...]]:
         _raise_all([(name, _check(_supported, name)) for name in value], value)
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _allowed(cls, value: tuple[EndpointConfig, ...], info: ValidationInfo) -> tuple[EndpointConfig, ...]:
+        allowed = info.data.get("allowed_networks")
+        problems = []
+        for index, endpoint in enumerate(value):
+            problem = static_problem(endpoint.url, allowed)
+            if problem is not None:
+                problems.append((f"{index}.url", PydanticCustomError("url_policy", problem)))
+        _raise_all(problems, value)
         return value
 
     @field_validator("endpoints")

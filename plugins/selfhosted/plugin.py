@@ -19,6 +19,8 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -36,7 +38,7 @@ from gateway.plugin import Plugin, PluginContext, Reply
 from gateway.request import ProxyRequest
 from gateway.streaming import OnClose, StreamedResponse, StreamOutcome
 from gateway.tasks import BackgroundTasks
-from plugins.selfhosted import admin
+from plugins.selfhosted import admin, openapi
 from plugins.selfhosted.attempts import Answer, classify, may_retry
 from plugins.selfhosted.config import SelfHostedConfig, with_ids
 from plugins.selfhosted.health import HealthMonitor, unhealthy_interval
@@ -128,6 +130,12 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
 
     def admin_routes(self) -> Sequence[BaseRoute]:
         return admin.routes(self)
+
+    def openapi(self) -> dict[str, Any]:
+        return openapi.document()
+
+    def admin_page(self) -> Path:
+        return Path(__file__).parent / "static"
 
     async def handle(self, request: ProxyRequest) -> Reply | None:
         capability = self.routes.classify(request.method, request.path)

@@ -43,6 +43,10 @@ class LatencyStats:
             latency_ms if self.ewma_ms is None else self.ewma_ms + EWMA_ALPHA * (latency_ms - self.ewma_ms)
         )
 
+    def recent(self, count: int) -> list[float]:
+        """The last ``count`` latencies, oldest first."""
+        return list(self._window)[-count:]
+
     def p95_ms(self) -> float | None:
         if not self._window:
             return None
