@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.stack import Fake, GatewayProcess, start_fake, start_gateway
-
-StartGateway = Callable[..., GatewayProcess]
+from tests.support.stack import Fake, GatewayProcess, restart_gateway, start_fake, start_gateway
 
 
 @pytest.fixture
@@ -49,21 +47,39 @@ def gpus(_gpu_processes: list[Fake]) -> list[Fake]:
     return _gpu_processes
 
 
-@pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[StartGateway]:
-    """Start gateways from config dicts; each is stopped, and its log checked, after the test."""
-    started: list[GatewayProcess] = []
+class Gateways:
+    """Gateways a test starts from config dicts; each is stopped, and its log checked, at the end."""
 
-    def start(config: dict[str, Any], env: dict[str, str] | None = None) -> GatewayProcess:
-        gateway = start_gateway(config, tmp_path, f"gateway-{len(started)}", env)
-        started.append(gateway)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[GatewayProcess] = []
+
+    def __call__(self, config: dict[str, Any], env: dict[str, str] | None = None) -> GatewayProcess:
+        gateway = start_gateway(config, self.folder, f"gateway-{len(self.started)}", env)
+        self.started.append(gateway)
         return gateway
 
-    yield start
-    for gateway in started:
-        gateway.stop()
-        log = gateway.process.stderr()
-        assert "Traceback" not in log, f"the gateway logged an unexpected error:\n{log}"
+    def restart(self, gateway: GatewayProcess) -> GatewayProcess:
+        """A new process on the same config file and port (what survives a restart survives this)."""
+        again = restart_gateway(gateway, f"gateway-{len(self.started)}")
+        self.started.append(again)
+        return again
+
+    def stop_all(self) -> None:
+        for gateway in self.started:
+            gateway.stop()
+            log = gateway.process.stderr()
+            assert "Traceback" not in log, f"the gateway logged an unexpected error:\n{log}"
+
+
+StartGateway = Gateways
+
+
+@pytest.fixture
+def gateway_factory(tmp_path: Path) -> Iterator[Gateways]:
+    gateways = Gateways(tmp_path)
+    yield gateways
+    gateways.stop_all()
 
 
 @pytest.fixture

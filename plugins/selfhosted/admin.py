@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from config import ConfigError
-from gateway.errors import BadRequest, Conflict, NotFound, Unprocessable
+from gateway.errors import BadRequest, BodyTooLarge, Conflict, NotFound, Unprocessable
 from plugins.selfhosted import changes as edits
 from plugins.selfhosted.changes import EndpointCreate, EndpointUpdate, RoutingUpdate
 from plugins.selfhosted.config import slug
@@ -34,11 +34,11 @@ def routes(plugin: SelfHostedPlugin) -> Sequence[BaseRoute]:
     api = AdminApi(plugin)
     return [
         Route("/", api.overview, methods=["GET"]),
-        Route("/routing", api.set_routing, methods=["PUT"], max_body_size=BODY_LIMIT),
-        Route("/refresh", api.refresh, methods=["POST"], max_body_size=BODY_LIMIT),
-        Route("/endpoints", api.create, methods=["POST"], max_body_size=BODY_LIMIT),
+        Route("/routing", api.set_routing, methods=["PUT"]),
+        Route("/refresh", api.refresh, methods=["POST"]),
+        Route("/endpoints", api.create, methods=["POST"]),
         Route("/endpoints/{endpoint_id}", api.read, methods=["GET"]),
-        Route("/endpoints/{endpoint_id}", api.update, methods=["PATCH"], max_body_size=BODY_LIMIT),
+        Route("/endpoints/{endpoint_id}", api.update, methods=["PATCH"]),
         Route("/endpoints/{endpoint_id}", api.delete, methods=["DELETE"]),
     ]
 
@@ -185,7 +185,15 @@ class AdminApi:
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > BODY_LIMIT:
+        raise BodyTooLarge(f"an admin request body is at most {BODY_LIMIT} bytes")
+    chunks: list[bytes] = []
+    async for chunk in request.stream():
+        chunks.append(chunk)
+        if sum(map(len, chunks)) > BODY_LIMIT:
+            raise BodyTooLarge(f"an admin request body is at most {BODY_LIMIT} bytes")
+    raw = b"".join(chunks)
     if not raw.strip():
         return {}
     try:

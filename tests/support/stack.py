@@ -45,6 +45,7 @@ class GatewayProcess:
     url: str
     config_path: Path
     process: ServerProcess
+    env: dict[str, str] | None = None
     clients: list[httpx.Client] = field(default_factory=list)
 
     @property
@@ -76,4 +77,13 @@ def start_gateway(
     url = f"http://127.0.0.1:{port}"
     process = ServerProcess(["-m", "gateway", "serve", "--config", str(path)], log_dir, name, env)
     process.wait_ready(f"{url}/api/v1/health")
-    return GatewayProcess(url, path, process)
+    return GatewayProcess(url, path, process, env)
+
+
+def restart_gateway(gateway: GatewayProcess, name: str) -> GatewayProcess:
+    """Stop ``gateway`` and start a new process on the same config file, port and environment."""
+    gateway.stop()
+    argv = ["-m", "gateway", "serve", "--config", str(gateway.config_path)]
+    process = ServerProcess(argv, gateway.config_path.parent, name, gateway.env)
+    process.wait_ready(f"{gateway.url}/api/v1/health")
+    return GatewayProcess(gateway.url, gateway.config_path, process, gateway.env)
