@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +29,13 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The admin page's browser test needs Debian's chromium; install it when it is missing (CI runs as root).
+system-deps:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "the admin page test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: lint system-deps
 	$(BIN)/pytest
 
 clean:

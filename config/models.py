@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ByteSize, ConfigDict, Field, InstanceOf, SecretStr, field_validator
 
-from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number
+from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number, Secret
 
 MiB = 1024 * 1024
 
@@ -29,7 +29,7 @@ class ServerConfig(Model):
 class CloudConfig(Model):
     base_url: HttpBaseUrl
     """Origin of the cloud image API (``https://api.openai.com``); request paths are appended to it."""
-    api_key: SecretStr | None = None
+    api_key: Secret | None = None
     """When set, replaces the client's ``Authorization`` on every request forwarded to the cloud."""
     timeout: Annotated[Number, Field(gt=0)] = 300.0
     """Seconds to wait for the cloud's response head, and between body reads after it."""
@@ -44,7 +44,7 @@ class CloudConfig(Model):
 
 
 class AdminConfig(Model):
-    token: SecretStr | None = None
+    token: Secret | None = None
     """Bearer token of the admin API; the admin API answers 403 while it is unset."""
     audit_log: str | None = "audit.log"
     """One JSON line per admin change; relative to the folder of gateway.yaml; null turns it off."""

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    SecretStr,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -76,4 +83,16 @@ def _http_url(value: str) -> str:
 
 
 HttpBaseUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+def _visible_ascii(value: SecretStr) -> SecretStr:
+    text = value.get_secret_value()
+    if len(text) > 4096 or any(not 0x21 <= ord(char) <= 0x7E for char in text):
+        # Never echo the value: it is a secret.
+        raise PydanticCustomError("secret_chars", "must be at most 4096 visible ASCII characters (no spaces)")
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_visible_ascii)]
+"""A key or token sent in an HTTP header: visible ASCII only, never echoed in errors."""
 """An ``http(s)://host[:port][/prefix]`` URL with no trailing slash, credentials or query."""

@@ -53,4 +53,7 @@ class Reconfigurer:
             except RestartRequired as why:
                 logger.warning("%s", why)
                 pending.append(f"plugins[{index}]")
+            except Exception:
+                logger.exception("plugin %s failed to apply its new configuration", plugin.name)
+                pending.append(f"plugins[{index}]")
         return pending

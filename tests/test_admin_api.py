@@ -199,6 +199,8 @@ def test_unknown_ids_are_404_and_duplicate_names_409(gateway: GatewayProcess, gp
         ({"name": "x", "url": "http://127.0.0.1:1", "weight": 0}, "weight"),
         ({"name": "x", "url": "http://127.0.0.1:1", "colour": "red"}, "colour"),
         ({"name": "x", "url": "http://127.0.0.1:1", "id": "Not An Id"}, "id"),
+        ({"name": "x", "url": "http://127.0.0.1:1", "api_key": "has a space"}, "api_key"),
+        ({"name": "x", "url": "http://127.0.0.1:1", "api_key": "k\u00e9y"}, "api_key"),
     ],
 )
 def test_endpoint_validation_is_422_naming_the_field(

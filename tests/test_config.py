@@ -213,3 +213,10 @@ def test_substitution_is_pure_and_supports_escapes() -> None:
     ]
     assert has_reference("key-${X}")
     assert not has_reference("$${X}")
+
+
+def test_keys_must_be_header_safe_and_are_never_echoed(tmp_path: Path) -> None:
+    path = write(tmp_path, "cloud:\n  base_url: http://x.test\n  api_key: ${KEY}\n")
+    assert problems(path, {"KEY": "s\u00e9cret value"}) == [
+        "cloud.api_key: must be at most 4096 visible ASCII characters (no spaces)"
+    ]

@@ -24,7 +24,7 @@ MASK = "********"
 
 StrictFloat = Annotated[float, Strict()]
 Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
-Key = Annotated[str, Strict(), Field(max_length=4096)]
+Key = Annotated[str, Strict(), Field(max_length=4096, pattern=r"^[\x21-\x7e]*$")]
 Capabilities = Annotated[list[Literal["text-to-image", "image-to-image"]], Field(min_length=1, max_length=2)]
 
 

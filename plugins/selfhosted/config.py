@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number
+from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number, Secret
 from plugins.selfhosted.urlpolicy import static_problem
 
 TEXT_TO_IMAGE = "text-to-image"
@@ -80,7 +80,7 @@ class EndpointConfig(Model):
     """Stable identifier (``X-Gateway-Route: selfhosted/<id>``); derived from the name when absent."""
     name: Annotated[NonEmptyStr, Field(max_length=200)]
     url: HttpBaseUrl
-    api_key: SecretStr | None = None
+    api_key: Secret | None = None
     """Sent to this endpoint as ``Authorization: Bearer <key>``; never shown or logged."""
     status: EndpointStatus = "active"
     max_concurrency: Annotated[Int, Field(ge=1)] = 2
