@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import StartGateway
 from tests.support.selfhosted import all_healthy, by_id, endpoint, gateway_config, wait_for
-from tests.support.stack import ADMIN_TOKEN, Fake, GatewayProcess, start_fake
+from tests.support.stack import ADMIN_TOKEN, Fake, GatewayProcess, start_fake, start_gateway
 
 API = "/api/v1/admin/selfhosted"
 SECRET = "sk-gpu-SECRET-7f3a91d2"  # noqa: S105 - the value every test searches for
@@ -46,6 +47,23 @@ def gateway(gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake]) -> Gat
     return start(
         gateway_factory, cloud, [endpoint(gpus[0], "gpu-a"), endpoint(gpus[1], "gpu-b")], percentage=0
     )
+
+
+@pytest.fixture(scope="module")
+def refusing(
+    tmp_path_factory: pytest.TempPathFactory, _cloud_process: Fake, _gpu_processes: list[Fake]
+) -> Iterator[GatewayProcess]:
+    """One gateway for the tests whose every request must be refused (so they cannot disturb each other)."""
+    gpus = _gpu_processes
+    config = gateway_config(
+        _cloud_process, [endpoint(gpus[0], "gpu-a"), endpoint(gpus[1], "gpu-b")], percentage=0
+    )
+    gateway = start_gateway(config, tmp_path_factory.mktemp("refusing"), "refusing")
+    wait_for(lambda: overview(gateway), all_healthy)
+    yield gateway
+    gateway.stop()
+    log = gateway.process.stderr()
+    assert "Traceback" not in log, log
 
 
 def test_overview_lists_routing_settings_queue_totals_endpoints_and_log(gateway: GatewayProcess) -> None:
@@ -111,8 +129,9 @@ def test_routing_changes_apply_to_the_next_request(gateway: GatewayProcess, gpus
     ],
 )
 def test_bad_routing_is_422_naming_the_field_and_changes_nothing(
-    gateway: GatewayProcess, body: dict[str, Any], param: str, fragment: str
+    refusing: GatewayProcess, body: dict[str, Any], param: str, fragment: str
 ) -> None:
+    gateway = refusing
     before = gateway.config_path.read_bytes()
     problem = error(gateway.admin().put(f"{API}/routing", json=body), 422)
     assert problem["param"] == param
@@ -204,8 +223,9 @@ def test_unknown_ids_are_404_and_duplicate_names_409(gateway: GatewayProcess, gp
     ],
 )
 def test_endpoint_validation_is_422_naming_the_field(
-    gateway: GatewayProcess, body: dict[str, Any], param: str
+    refusing: GatewayProcess, body: dict[str, Any], param: str
 ) -> None:
+    gateway = refusing
     before = gateway.config_path.read_bytes()
     assert error(gateway.admin().post(f"{API}/endpoints", json=body), 422)["param"] == param
     assert gateway.config_path.read_bytes() == before
@@ -225,7 +245,8 @@ def test_endpoint_validation_is_422_naming_the_field(
         ("http://no-such-host.invalid:7860", "does not resolve"),
     ],
 )
-def test_endpoint_urls_are_checked(gateway: GatewayProcess, url: str, fragment: str) -> None:
+def test_endpoint_urls_are_checked(refusing: GatewayProcess, url: str, fragment: str) -> None:
+    gateway = refusing
     refused = error(gateway.admin().post(f"{API}/endpoints", json={"name": "x", "url": url}), 422)
     assert refused["param"] == "url"
     assert fragment in refused["message"]
