@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import io
 import json
 import socket
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -285,3 +287,47 @@ def test_clients_hanging_up_while_waiting_give_everything_back(
         "a client leaving is no mark against the endpoint"
     )
     assert cloud.stats()["requests"] == 0
+
+
+class Redirecting(http.server.BaseHTTPRequestHandler):
+    """A GPU endpoint that answers every request with a redirect (to somewhere a key must not go)."""
+
+    target = ""
+
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/health" else 302)
+        self.send_header("Location", self.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(307)
+        self.send_header("Location", self.target + "/v1/images/generations")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_redirects_from_an_endpoint_are_never_followed(gateway_factory: StartGateway, cloud: Fake) -> None:
+    Redirecting.target = cloud.url
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        gateway = start(
+            gateway_factory, cloud, [{"id": "redirecting", "name": "R", "url": url, "api_key": "gpu-key"}]
+        )
+        response = gateway.client().post("/v1/images/generations", json={"prompt": "x"})
+        assert response.status_code == 307
+        assert response.headers["location"] == f"{cloud.url}/v1/images/generations"
+        assert response.headers["x-gateway-route"] == "selfhosted/redirecting"
+        assert cloud.stats()["requests"] == 0, (
+            "the gateway did not follow the redirect (nor send the key there)"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
