@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import free_port
+from loadtests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

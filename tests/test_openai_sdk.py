@@ -8,9 +8,9 @@ import io
 import openai
 import pytest
 
+from loadtests.processes import free_port
 from tests.conftest import StartGateway
 from tests.support.png import b64_png_size
-from tests.support.processes import free_port
 from tests.support.stack import Fake, GatewayProcess
 
 

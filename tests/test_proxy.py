@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from loadtests.processes import free_port
 from tests.conftest import StartGateway
-from tests.support.processes import free_port
 from tests.support.stack import Fake, GatewayProcess
 
 

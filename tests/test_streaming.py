@@ -6,7 +6,7 @@ import hashlib
 import os
 import socket
 
-from tests.support.processes import reset_peak_rss, rss_kib
+from loadtests.processes import reset_peak_rss, rss_kib
 from tests.support.stack import Fake, GatewayProcess
 
 MiB = 1024 * 1024

@@ -21,7 +21,7 @@ from gateway.app import Gateway
 from gateway.clock import FakeClock
 from gateway.document import ConfigDocument
 from gateway.loading import AnyPlugin, build_plugins, config_model
-from tests.support.processes import free_port
+from loadtests.processes import free_port
 
 T = TypeVar("T")
 

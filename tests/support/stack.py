@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from loadtests.fakes import FakeControl
-from tests.support.processes import ServerProcess, free_port
+from loadtests.processes import ServerProcess, free_port
 
 ADMIN_TOKEN = "test-admin-token-0123456789"  # noqa: S105 - a test fixture, not a credential
 

@@ -1,4 +1,6 @@
-"""Real server processes for end-to-end tests: started on a free loopback port, stopped for sure."""
+"""Real server processes (simulated upstreams, gateways) on free loopback ports, stopped for sure.
+
+Shared by the end-to-end tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -28,19 +30,25 @@ class ServerProcess:
     """A child process with its output in files, stopped (SIGINT, then SIGKILL) on ``stop()``."""
 
     def __init__(
-        self, argv: Sequence[str], log_dir: Path, name: str, env: dict[str, str] | None = None
+        self,
+        argv: Sequence[str],
+        log_dir: Path,
+        name: str,
+        env: dict[str, str] | None = None,
+        cpus: str | None = None,
     ) -> None:
         self.name = name
         self.stdout_path = log_dir / f"{name}.out"
         self.stderr_path = log_dir / f"{name}.err"
         self._stdout = self.stdout_path.open("wb")
         self._stderr = self.stderr_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, *argv],
+        pinned = ["taskset", "-c", cpus] if cpus else []  # benchmarks pin the gateway to one core
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter running our own modules
+            [*pinned, sys.executable, *argv],
             stdout=self._stdout,
             stderr=self._stderr,
             env={**os.environ, **(env or {})},
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=Path(__file__).resolve().parents[1],
         )
 
     def __repr__(self) -> str:
