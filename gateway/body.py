@@ -9,9 +9,9 @@ gets its 413 before any byte goes upstream. A plugin that must replay a body (re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
-import anyio
 from starlette.types import Message, Receive
 
 from gateway.errors import BodyTooLarge, ClientDisconnected
@@ -25,7 +25,7 @@ class RequestBody:
         self.limit = limit
         self._buffer: bytes | None = b"" if length == 0 else None
         self._taken = False
-        self._done = anyio.Event()
+        self._done = asyncio.Event()
         if length == 0:
             self._done.set()
 

@@ -3,14 +3,16 @@ closes them in reverse order."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
+import sniffio
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 from opentelemetry.trace import TracerProvider
@@ -22,6 +24,7 @@ from gateway.document import ConfigDocument
 from gateway.headers import bearer
 from gateway.loading import AnyPlugin
 from gateway.plugin import PluginContext
+from gateway.pool import ConnectionPool, PooledTransport
 from gateway.reconfigure import Reconfigurer
 from gateway.settings import PluginSettings
 from gateway.state import STATE_KEY, Runtime
@@ -59,12 +62,14 @@ async def open_runtime(
 ) -> AsyncIterator[dict[str, Any]]:
     """Lifespan: yields the lifespan state; everything opened here is closed in reverse order."""
     async with AsyncExitStack() as stack:
+        stack.enter_context(_known_async_library())
         provider = build_tracer_provider(config.telemetry)
         stack.callback(shutdown_tracer_provider, provider)
         meters = build_meter_provider(config.telemetry)
         stack.callback(shutdown_meter_provider, meters)
-        client = await stack.enter_async_context(_http_client(config.cloud, provider))
-        upstream, cloud = Upstream(client), cloud_target(config.cloud)
+        transport = _transport(config.cloud)
+        client = await stack.enter_async_context(_http_client(transport, config.cloud, provider))
+        upstream, cloud = Upstream(transport), cloud_target(config.cloud)
         audit = AuditLog(_audit_path(config, document), clock)
         entries = [entry for entry in config.plugins if entry.enabled]
         for plugin, entry in zip(plugins, entries, strict=True):
@@ -94,6 +99,18 @@ async def open_runtime(
         yield {STATE_KEY: Runtime(upstream=upstream, cloud=cloud, tracer=tracer)}
 
 
+@contextmanager
+def _known_async_library() -> Iterator[None]:
+    """Tell sniffio the event loop's thread runs asyncio, so httpcore and anyio stop sniffing for it
+    (several times per request, through ``asyncio.current_task()``)."""
+    previous = sniffio.thread_local.name
+    sniffio.thread_local.name = "asyncio"
+    try:
+        yield
+    finally:
+        sniffio.thread_local.name = previous
+
+
 def _audit_path(config: GatewayConfig, document: ConfigDocument | None) -> Path | None:
     if config.admin.audit_log is None:
         return None
@@ -113,13 +130,28 @@ async def _watch(document: ConfigDocument, interval: float) -> None:
             logger.exception("applying the edited gateway.yaml failed")
 
 
-def _http_client(cloud: CloudConfig, provider: TracerProvider) -> httpx.AsyncClient:
+def _transport(cloud: CloudConfig) -> PooledTransport:
+    pool = ConnectionPool(
+        max_connections=cloud.max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+        ssl_context=httpx.create_ssl_context(),
+    )
+    return PooledTransport(pool)
+
+
+class _RefuseCookies(http.cookiejar.DefaultCookiePolicy):
+    """The shared client serves every client: a cookie one upstream sets must never follow another request."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def _http_client(
+    transport: PooledTransport, cloud: CloudConfig, provider: TracerProvider
+) -> httpx.AsyncClient:
     client = httpx.AsyncClient(
-        limits=httpx.Limits(
-            max_connections=cloud.max_connections,
-            max_keepalive_connections=cloud.max_connections,
-            keepalive_expiry=KEEPALIVE_EXPIRY,
-        ),
+        transport=transport,
+        cookies=http.cookiejar.CookieJar(policy=_RefuseCookies()),
         timeout=httpx.Timeout(cloud.timeout, connect=cloud.connect_timeout),
         follow_redirects=False,
         trust_env=False,

@@ -501,3 +501,22 @@ def test_cli_prints_one_line_serves_and_stops_on_sigterm() -> None:
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+def test_slots_make_requests_beyond_capacity_wait_their_turn(make_fake: MakeFake) -> None:
+    fake = make_fake("gpu", FakeConfig(latency=0.15, slots=2))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(
+            pool.map(
+                lambda _: httpx.post(f"{fake.url}/v1/images/generations", json={"prompt": "x"}).status_code,
+                range(4),
+            )
+        )
+    assert statuses == [200] * 4
+    stats = fake.control.stats()
+    assert stats["peak_concurrency"] == 4, "all four were at the GPU"
+    spans = sorted((entry["started_at"], entry["finished_at"]) for entry in stats["recent"])
+    busy = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+    assert busy == 2, "but at most two were served at once"
+    assert all(entry["received_at"] <= entry["started_at"] for entry in stats["recent"])
+    assert fake.control.configure(slots=3)["slots"] == 3

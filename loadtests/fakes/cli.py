@@ -17,9 +17,11 @@ from loadtests.fakes.config import (
     parse_health,
     parse_latency,
     parse_response_bytes,
+    parse_slots,
     parse_slow_rate,
 )
 from loadtests.fakes.runner import run
+from loadtests.fakes.stats import RECENT_LIMIT
 
 _T = TypeVar("_T")
 
@@ -42,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--slow-rate", type=_checked(parse_slow_rate), default=DEFAULT_SLOW_RATE, help="slow_body bytes/s"
     )
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on API routes")
+    parser.add_argument(
+        "--slots", type=_checked(parse_slots), help="parallel capacity; more requests wait (a GPU)"
+    )
+    parser.add_argument(
+        "--recent", type=int, default=RECENT_LIMIT, help="how many recent requests stats keep"
+    )
     parser.add_argument("--control-port", type=int, help="also serve /_fake/ here (needed by 'refuse')")
     return parser
 
@@ -67,8 +75,17 @@ async def serve(args: argparse.Namespace) -> None:
         health=args.health,
         slow_rate=args.slow_rate,
         api_key=args.api_key,
+        slots=args.slots,
     )
-    fake = await run(args.kind, args.host, args.port, config, name=args.name, control_port=args.control_port)
+    fake = await run(
+        args.kind,
+        args.host,
+        args.port,
+        config,
+        name=args.name,
+        control_port=args.control_port,
+        recent_limit=args.recent,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

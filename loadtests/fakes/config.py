@@ -66,6 +66,8 @@ class FakeConfig:
     health: HealthMode = HealthMode.OK
     slow_rate: int = DEFAULT_SLOW_RATE
     api_key: str | None = None
+    slots: int | None = None
+    """A GPU's parallel capacity: requests beyond it wait their turn (None: no limit)."""
 
     def __post_init__(self) -> None:
         # In-process callers may pass plain strings ("hang", ("500", "none")): check and convert
@@ -76,6 +78,8 @@ class FakeConfig:
         if self.response_bytes is not None:
             object.__setattr__(self, "response_bytes", parse_response_bytes(self.response_bytes))
         object.__setattr__(self, "slow_rate", parse_slow_rate(self.slow_rate))
+        if self.slots is not None:
+            object.__setattr__(self, "slots", parse_slots(self.slots))
 
     def to_json(self) -> dict[str, Any]:
         """The public view; the API key itself is never echoed back."""
@@ -86,6 +90,7 @@ class FakeConfig:
             "health": self.health.value,
             "slow_rate": self.slow_rate,
             "api_key_required": self.api_key is not None,
+            "slots": self.slots,
         }
 
     def updated(self, patch: Mapping[str, Any]) -> FakeConfig:
@@ -96,7 +101,7 @@ class FakeConfig:
         return dataclasses.replace(self, **patch)
 
 
-_PATCHABLE = frozenset({"latency", "response_bytes", "fail", "health", "slow_rate"})
+_PATCHABLE = frozenset({"latency", "response_bytes", "fail", "health", "slow_rate", "slots"})
 
 
 def parse_latency(value: object) -> float:
@@ -112,6 +117,13 @@ def parse_response_bytes(value: object) -> int:
     number = _integer(value, "response_bytes")
     if not 0 <= number <= MAX_RESPONSE_BYTES:
         raise ValueError(f"response_bytes must be between 0 and {MAX_RESPONSE_BYTES}")
+    return number
+
+
+def parse_slots(value: object) -> int:
+    number = _integer(value, "slots")
+    if number < 1:
+        raise ValueError("slots must be an integer >= 1")
     return number
 
 

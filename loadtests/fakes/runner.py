@@ -7,6 +7,7 @@ from types import TracebackType
 from loadtests.fakes.config import FakeConfig, Kind
 from loadtests.fakes.server import FakeServer
 from loadtests.fakes.state import FakeState
+from loadtests.fakes.stats import RECENT_LIMIT
 from loadtests.fakes.upstream import FakeUpstream
 
 
@@ -58,11 +59,12 @@ async def run(
     *,
     name: str | None = None,
     control_port: int | None = None,
+    recent_limit: int = RECENT_LIMIT,
 ) -> RunningFake:
     """Start a fake of ``kind`` listening on ``host:port`` (0: any free port)."""
     kind = Kind(kind)
     server = FakeServer(host, port, control_port)
-    upstream = FakeUpstream(FakeState(kind, name or "", config or FakeConfig(), server))
+    upstream = FakeUpstream(FakeState(kind, name or "", config or FakeConfig(), server, recent_limit))
     await server.start(upstream.handle)
     # The default name embeds the port, which is only known once bound.
     upstream.state.name = name or f"{kind.value}-{server.port}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from loadtests.fakes.config import FailMode, FakeConfig, HealthMode, Kind
-from loadtests.fakes.stats import Stats
+from loadtests.fakes.stats import RECENT_LIMIT, Stats
 
 
 class Listener(Protocol):
@@ -26,11 +27,14 @@ class Listener(Protocol):
 class FakeState:
     """Everything the routes share; one per fake, built by ``run`` and never global."""
 
-    def __init__(self, kind: Kind, name: str, config: FakeConfig, listener: Listener) -> None:
+    def __init__(
+        self, kind: Kind, name: str, config: FakeConfig, listener: Listener, recent_limit: int = RECENT_LIMIT
+    ) -> None:
         self.kind = kind
         self.name = name
         self.config = config
-        self.stats = Stats()
+        self.stats = Stats(recent_limit)
+        self.slots = _slots(config.slots)
         self._listener = listener
         self._fail_index = 0
         self._flap_index = 0
@@ -67,6 +71,8 @@ class FakeState:
             self._fail_index = 0
         if new.health != self.config.health:
             self._flap_index = 0
+        if new.slots != self.config.slots:
+            self.slots = _slots(new.slots)  # requests already waiting keep the old gate
         self.config = new
         await self.sync_listener()
         return new
@@ -87,3 +93,8 @@ class FakeState:
         document["open_connections"] = self._listener.open_connections - (1 if asking_counted else 0)
         document["config"] = self.config.to_json()
         return document
+
+
+def _slots(count: int | None) -> asyncio.Semaphore | None:
+    """The GPU's parallel capacity as a gate; FIFO, like a GPU server's own queue."""
+    return None if count is None else asyncio.Semaphore(count)

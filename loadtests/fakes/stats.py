@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import hashlib
+import time
 from typing import Any
 
 from loadtests.fakes.messages import Headers, RequestHead
@@ -25,6 +26,11 @@ class RecentRequest:
     body_bytes: int = 0
     outcome: str = IN_FLIGHT
     status: int | None = None
+    received_at: float = 0.0
+    """``time.monotonic()`` when the head arrived (the same clock in every process of the machine)."""
+    started_at: float | None = None
+    """When the work began: after the body, and after waiting for a free slot."""
+    finished_at: float | None = None
 
     def record_body(self, body: bytes) -> None:
         self.body_sha256 = hashlib.sha256(body).hexdigest()
@@ -60,7 +66,9 @@ class Stats:
         self.by_route[route] += 1
         self.in_flight += 1
         self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
-        entry = RecentRequest(head.method, head.path, head.query, list(head.headers))
+        entry = RecentRequest(
+            head.method, head.path, head.query, list(head.headers), received_at=time.monotonic()
+        )
         self.recent.append(entry)
         return entry
 

@@ -7,6 +7,7 @@ the fault, as a broken server in front of the auth layer would do.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import time
@@ -126,14 +127,18 @@ class FakeUpstream:
             gap = plan.latency or SLOW_HEADERS_DEFAULT_GAP
             await self._send(exchange, entry, answer(), Delivery.SLOW_HEADERS, gap)
             return
-        await exchange.pause(plan.latency)
-        if mode is FailMode.RESET:
-            exchange.reset()
-            return
-        response = _fault_response(mode) or answer()
-        if mode is FailMode.TRUNCATED_JSON:
-            response = _truncated(response)
-        await self._send(exchange, entry, response, _DELIVERY.get(mode, Delivery.NORMAL))
+        slots = self.state.slots
+        async with slots if slots is not None else contextlib.nullcontext():
+            entry.started_at = time.monotonic()
+            await exchange.pause(plan.latency)
+            if mode is FailMode.RESET:
+                exchange.reset()
+                return
+            response = _fault_response(mode) or answer()
+            if mode is FailMode.TRUNCATED_JSON:
+                response = _truncated(response)
+            await self._send(exchange, entry, response, _DELIVERY.get(mode, Delivery.NORMAL))
+            entry.finished_at = time.monotonic()
 
     async def _send(
         self,

@@ -38,9 +38,10 @@ async def start_plugin(
     config: dict[str, Any], handler: Handler, clock: FakeClock
 ) -> tuple[SelfHostedPlugin, httpx.AsyncClient]:
     plugin = SelfHostedPlugin(SelfHostedConfig.model_validate(config), random.Random(0))
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    transport = httpx.MockTransport(handler)
+    client = httpx.AsyncClient(transport=transport)
     context = PluginContext(
-        upstream=Upstream(client),
+        upstream=Upstream(transport),
         cloud=Target("cloud", "http://cloud.test", httpx.Timeout(5)),
         http=client,
         clock=clock,

@@ -1,0 +1,128 @@
+"""How busy the gateway keeps a GPU fleet under twice its capacity, against plain proxies.
+
+3 simulated GPUs x 2 slots, 200 ms of work each: an ideal of 30 completions per second. Clients
+offer 60 per second (open loop). Measured on the GPUs' own clocks: completions in the window against
+the ideal, the idle gap between a slot freeing and its next request starting (p99), each GPU's peak
+concurrency; on the client side, the share that overflowed to the cloud and the failures seen.
+Then again with one GPU answering 500s.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loadtests.bench.harness import Gateway, Stack, Upstream, stack
+from loadtests.bench.loadgen import open_loop
+from loadtests.bench.stats import percentile
+
+SLOTS = 2
+SERVICE = 0.2
+GPUS = 3
+RATE = 2 * GPUS * SLOTS / SERVICE
+QUEUE_WAIT = 2.0
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    policy: str
+    failing: bool
+    utilisation: float
+    gap_p99_ms: float
+    peaks: list[int]
+    overflow_share: float
+    error_share: float
+    latency_p50: float
+    latency_p99: float
+    completions: int
+    ideal: float
+
+
+Builder = Callable[[Stack, list[Upstream], Upstream], Gateway]
+
+
+def gateway_router(running: Stack, gpus: list[Upstream], cloud: Upstream) -> Gateway:
+    endpoints = [
+        {"id": f"gpu-{i}", "name": f"GPU {i}", "url": gpu.url, "max_concurrency": SLOTS}
+        for i, gpu in enumerate(gpus)
+    ]
+    plugin = {"routing": {"routing_percentage": 100}, "queue_max_wait": QUEUE_WAIT, "endpoints": endpoints}
+    return running.gateway(
+        {"cloud": {"base_url": cloud.url}, "plugins": [{"name": "selfhosted", "config": plugin}]}
+    )
+
+
+def plain_proxy(policy: str) -> Builder:
+    def build(running: Stack, gpus: list[Upstream], cloud: Upstream) -> Gateway:
+        return running.baseline(policy, [gpu.url for gpu in gpus])
+
+    return build
+
+
+POLICIES: dict[str, Builder] = {
+    "gateway (selfhosted)": gateway_router,
+    "random choice (LiteLLM default)": plain_proxy("random"),
+    "round robin (plain proxy)": plain_proxy("round_robin"),
+}
+
+
+def measure(folder: Path, policy: str, failing: bool, window: float, warmup: float) -> PolicyResult:
+    place = f"utilisation-{policy.split(maxsplit=1)[0]}-{'failing' if failing else 'healthy'}"
+    with stack(folder, place) as running:
+        gpus = [
+            running.fake("gpu", f"gpu-{i}", "--slots", str(SLOTS), "--latency", str(SERVICE))
+            for i in range(GPUS)
+        ]
+        cloud = running.fake("cloud", "cloud", "--latency", str(SERVICE))
+        if failing:
+            gpus[-1].control.configure(fail="500")
+        router = POLICIES[policy](running, gpus, cloud)
+        begin = time.monotonic()
+        load = open_loop(router.url + "/v1/images/generations", RATE, window)
+        stats = [gpu.control.stats() for gpu in gpus]
+    working = stats[:-1] if failing else stats
+    start, end = begin + warmup, begin + window
+    served = [
+        entry for gpu in working for entry in gpu["recent"] if entry["status"] == 200 and entry["finished_at"]
+    ]
+    completions = sum(1 for entry in served if start <= entry["finished_at"] < end)
+    ideal = len(working) * SLOTS / SERVICE * (end - start)
+    ok = [outcome.latency for outcome in load.outcomes if outcome.status == 200]
+    return PolicyResult(
+        policy=policy,
+        failing=failing,
+        utilisation=completions / ideal,
+        gap_p99_ms=percentile(gaps(working, start, end), 0.99) * 1000,
+        peaks=[gpu["peak_concurrency"] for gpu in stats],
+        overflow_share=load.share(cloud.url) + load.share("cloud"),
+        error_share=load.errors / max(len(load.outcomes), 1),
+        latency_p50=percentile(ok, 0.5),
+        latency_p99=percentile(ok, 0.99),
+        completions=completions,
+        ideal=ideal,
+    )
+
+
+def gaps(gpus: list[dict[str, Any]], start: float, end: float) -> list[float]:
+    """For every slot freed in the window, the time until that GPU started its next request."""
+    found: list[float] = []
+    for gpu in gpus:
+        entries = [entry for entry in gpu["recent"] if entry["started_at"] and entry["finished_at"]]
+        starts = sorted(entry["started_at"] for entry in entries)
+        for finished in sorted(entry["finished_at"] for entry in entries):
+            if start <= finished < end:
+                index = bisect.bisect_right(starts, finished)
+                if index < len(starts) and starts[index] < end:
+                    found.append(starts[index] - finished)
+    return found
+
+
+def run(folder: Path, smoke: bool) -> list[PolicyResult]:
+    window, warmup = (3.0, 1.0) if smoke else (15.0, 3.0)
+    return [
+        measure(folder, policy, failing, window, warmup) for failing in (False, True) for policy in POLICIES
+    ]
