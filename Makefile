@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test lint bench system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +29,21 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# The admin page's browser test needs Debian's chromium; install it when it is missing (CI runs as root).
+# Debian packages the tests need: chromium (the admin page's browser test) and wrk (the benchmarks'
+# load generator). Installed when missing; CI runs as root.
+SYSTEM_PACKAGES := chromium wrk
 system-deps:
-	@test -x $(CHROMIUM) || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "the admin page test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@missing=""; for tool in $(SYSTEM_PACKAGES); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing Debian packages:$$missing (sudo apt-get install$$missing)" >&2; exit 1; fi; fi
 
 test: lint system-deps
 	$(BIN)/pytest
+
+# The full benchmark suite (under ten minutes on 2 cores): writes docs/benchmarks.md and docs/bench/*.png.
+bench: $(VENV)/.installed-test system-deps
+	$(BIN)/python -m loadtests.bench --report docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -52,7 +52,7 @@ class OverheadResult:
 
 
 def compare(
-    name: str, upstream: Upstream, gateway: Gateway, *, connections: int, seconds: float, rounds: int
+    name: str, upstream: Upstream, gateway: Gateway, *, connections: int, seconds: int, rounds: int
 ) -> Comparison:
     result = Comparison(name)
     for round_index in range(rounds + 1):

@@ -42,7 +42,7 @@ def wait_healthy(gateway: Gateway) -> None:
         time.sleep(0.2)
 
 
-def cpu_ms_per_request(gateway: Gateway, seconds: float, rounds: int) -> float:
+def cpu_ms_per_request(gateway: Gateway, seconds: int, rounds: int) -> float:
     wait_healthy(gateway)
     samples = []
     for round_index in range(rounds + 1):
@@ -85,7 +85,7 @@ class Parked:
         await self.client.aclose()
 
 
-def queue_depth(gateway: Gateway, depth: int, seconds: float, rounds: int) -> float:
+def queue_depth(gateway: Gateway, depth: int, seconds: int, rounds: int) -> float:
     with Parked(gateway.url + "/v1/images/edits", depth + 1):  # one holds the parked GPU's only token
         deadline = time.monotonic() + 60
         while gateway.overview()["queue"]["depth"] < depth:
@@ -102,8 +102,8 @@ def selfhosted(cloud: Upstream, endpoints: list[dict[str, Any]], **settings: Any
 
 def run(folder: Path, smoke: bool) -> ScaleResult:
     seconds, rounds = (1, 1) if smoke else (3, 3)
-    small_queue, large_queue = 10, (300 if smoke else 5000)
-    small_fleet, large_fleet = 3, (100 if smoke else 1000)
+    small_queue, large_queue = 10, (100 if smoke else 5000)
+    small_fleet, large_fleet = 3, (30 if smoke else 1000)
     with stack(folder, "scale") as running:
         cloud = running.fake("cloud", "cloud")
         fast = running.fake("gpu", "fast", "--response-bytes", "1024")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtests.bench.harness import Gateway, Stack, Upstream, stack
-from loadtests.bench.loadgen import open_loop
+from loadtests.bench.loadgen import LoadResult, open_loop
 from loadtests.bench.stats import percentile
 
 SLOTS = 2
@@ -70,22 +70,31 @@ POLICIES: dict[str, Builder] = {
 }
 
 
-def measure(folder: Path, policy: str, failing: bool, window: float, warmup: float) -> PolicyResult:
-    place = f"utilisation-{policy.split(maxsplit=1)[0]}-{'failing' if failing else 'healthy'}"
-    with stack(folder, place) as running:
-        gpus = [
-            running.fake("gpu", f"gpu-{i}", "--slots", str(SLOTS), "--latency", str(SERVICE))
-            for i in range(GPUS)
-        ]
-        cloud = running.fake("cloud", "cloud", "--latency", str(SERVICE))
-        if failing:
-            gpus[-1].control.configure(fail="500")
-        router = POLICIES[policy](running, gpus, cloud)
+def measure(
+    running: Stack, gpus: list[Upstream], cloud: Upstream, policy: str, *, failing: bool, window: float
+) -> PolicyResult:
+    for gpu in gpus:
+        gpu.control.configure(fail="none")
+        gpu.control.reset()
+    cloud.control.reset()
+    if failing:
+        gpus[-1].control.configure(fail="500")
+    router = POLICIES[policy](running, gpus, cloud)
+    try:
         begin = time.monotonic()
         load = open_loop(router.url + "/v1/images/generations", RATE, window)
         stats = [gpu.control.stats() for gpu in gpus]
+    finally:
+        router.process.stop()
+    return summarise(
+        policy, load, stats, failing=failing, start=begin + min(3.0, window / 5), end=begin + window
+    )
+
+
+def summarise(
+    policy: str, load: LoadResult, stats: list[dict[str, Any]], *, failing: bool, start: float, end: float
+) -> PolicyResult:
     working = stats[:-1] if failing else stats
-    start, end = begin + warmup, begin + window
     served = [
         entry for gpu in working for entry in gpu["recent"] if entry["status"] == 200 and entry["finished_at"]
     ]
@@ -98,7 +107,7 @@ def measure(folder: Path, policy: str, failing: bool, window: float, warmup: flo
         utilisation=completions / ideal,
         gap_p99_ms=percentile(gaps(working, start, end), 0.99) * 1000,
         peaks=[gpu["peak_concurrency"] for gpu in stats],
-        overflow_share=load.share(cloud.url) + load.share("cloud"),
+        overflow_share=load.share("cloud"),
         error_share=load.errors / max(len(load.outcomes), 1),
         latency_p50=percentile(ok, 0.5),
         latency_p99=percentile(ok, 0.99),
@@ -122,7 +131,15 @@ def gaps(gpus: list[dict[str, Any]], start: float, end: float) -> list[float]:
 
 
 def run(folder: Path, smoke: bool) -> list[PolicyResult]:
-    window, warmup = (3.0, 1.0) if smoke else (15.0, 3.0)
-    return [
-        measure(folder, policy, failing, window, warmup) for failing in (False, True) for policy in POLICIES
-    ]
+    window = 2.0 if smoke else 15.0
+    with stack(folder, "utilisation") as running:
+        gpus = [
+            running.fake("gpu", f"gpu-{i}", "--slots", str(SLOTS), "--latency", str(SERVICE))
+            for i in range(GPUS)
+        ]
+        cloud = running.fake("cloud", "cloud", "--latency", str(SERVICE))
+        return [
+            measure(running, gpus, cloud, policy, failing=failing, window=window)
+            for failing in (False, True)
+            for policy in POLICIES
+        ]

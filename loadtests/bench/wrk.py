@@ -34,7 +34,7 @@ def wrk_path() -> str:
     return found
 
 
-def run_wrk(url: str, connections: int, seconds: float) -> WrkResult:
+def run_wrk(url: str, connections: int, seconds: int) -> WrkResult:
     """POST a small image request to ``url`` over ``connections`` keep-alive connections."""
     command = [
         "taskset",
