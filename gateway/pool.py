@@ -9,7 +9,8 @@ checked once), a finished response puts its connection back, and connections idl
 
 The pool never makes a request wait: when ``max_connections`` are open it refuses at once
 (``httpx.PoolTimeout``); the gateway's own queues are the only place requests wait. The protocol
-work is still httpcore's (``AsyncHTTPConnection``), and the client is still ``httpx.AsyncClient``.
+work is still httpcore's (``AsyncHTTPConnection``), over ``gateway.network``'s sockets (whose read
+buffers have a ceiling), and the client is still ``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import anyio
 import httpcore
 import httpx
+
+from gateway.network import AsyncioBackend
 
 _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore.PoolTimeout, httpx.PoolTimeout),
@@ -60,11 +63,13 @@ class ConnectionPool:
         max_connections: int,
         keepalive_expiry: float,
         ssl_context: ssl.SSLContext | None = None,
+        network_backend: httpcore.AsyncNetworkBackend | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_connections = max_connections
         self.keepalive_expiry = keepalive_expiry
         self._ssl_context = ssl_context
+        self._network_backend = network_backend or AsyncioBackend()
         self._clock = clock
         self._idle: dict[tuple[bytes, bytes, int], deque[tuple[float, httpcore.AsyncHTTPConnection]]] = {}
         self._live: set[httpcore.AsyncHTTPConnection] = set()
@@ -106,7 +111,10 @@ class ConnectionPool:
         if len(self._live) >= self.max_connections:
             raise httpcore.PoolTimeout(f"all {self.max_connections} upstream connections are in use")
         connection = httpcore.AsyncHTTPConnection(
-            origin=origin, ssl_context=self._ssl_context, keepalive_expiry=self.keepalive_expiry
+            origin=origin,
+            ssl_context=self._ssl_context,
+            keepalive_expiry=self.keepalive_expiry,
+            network_backend=self._network_backend,
         )
         self._live.add(connection)
         return connection

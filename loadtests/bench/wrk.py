@@ -34,8 +34,9 @@ def wrk_path() -> str:
     return found
 
 
-def run_wrk(url: str, connections: int, seconds: int) -> WrkResult:
-    """POST a small image request to ``url`` over ``connections`` keep-alive connections."""
+def run_wrk(url: str, connections: int, seconds: int, stagger_ms: int = 0) -> WrkResult:
+    """POST a small image request to ``url`` over ``connections`` keep-alive connections, their first
+    requests spread at random over ``stagger_ms`` (independent clients, not a lockstep start)."""
     command = [
         "taskset",
         "-c",
@@ -49,6 +50,9 @@ def run_wrk(url: str, connections: int, seconds: int) -> WrkResult:
         "-s",
         str(SCRIPT),
         url,
+        "--",
+        str(connections),
+        str(stagger_ms),
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout  # noqa: S603
     line = next(line for line in output.splitlines() if line.startswith("JSON "))
