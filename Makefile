@@ -6,7 +6,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
-CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo test lint bench system-deps clean
 
