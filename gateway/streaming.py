@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import anyio
 import httpx
@@ -36,10 +36,22 @@ OnClose = Callable[[StreamOutcome], Awaitable[None]]
 
 
 class StreamedResponse:
-    def __init__(self, upstream: httpx.Response, *, request_id: str, on_close: OnClose | None = None) -> None:
+    def __init__(
+        self,
+        upstream: httpx.Response,
+        *,
+        request_id: str,
+        on_close: OnClose | None = None,
+        received: Sequence[bytes] = (),
+        rest: AsyncIterator[bytes] | None = None,
+    ) -> None:
+        """``received``: body bytes already read, sent first; ``rest``: the raw body iterator they came
+        from, continued (by default the body is read from its start)."""
         self.upstream = upstream
         self.request_id = request_id
         self._on_close = on_close
+        self._received = received
+        self._rest = rest
         self.outcome: StreamOutcome | None = None
 
     def __repr__(self) -> str:
@@ -56,7 +68,9 @@ class StreamedResponse:
                     "headers": downstream_headers(self.upstream.headers.raw),
                 }
             )
-            async for chunk in self.upstream.aiter_raw():
+            for chunk in self._received:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            async for chunk in self._rest or self.upstream.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             outcome = StreamOutcome.COMPLETED

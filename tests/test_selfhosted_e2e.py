@@ -176,11 +176,29 @@ def test_retries_resend_identical_bytes(gateway_factory: StartGateway, cloud: Fa
     assert first["body_bytes"] > 2 * len(png)
 
 
-def test_an_endpoint_dying_mid_body_aborts_the_client(
+@pytest.mark.parametrize("fault", ["reset_mid_body", "truncated_json"])
+def test_an_answer_cut_short_or_malformed_is_a_failure_retried_elsewhere(
+    gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake], fault: str
+) -> None:
+    gpus[0].control.configure(fail=fault, response_bytes=200_000)
+    gateway = start(gateway_factory, cloud, [endpoint(gpus[0], "gpu-a"), endpoint(gpus[1], "gpu-b")])
+    routes = Counter(generate(sdk(gateway, max_retries=0)) for _ in range(4))
+    assert routes == Counter({"selfhosted/gpu-b": 4}), "every client got gpu-b's whole answer"
+    state = wait_for(lambda: overview(gateway), idle)
+    gpu = by_id(state)["gpu-a"]
+    assert gpu["consecutive_failures"] >= 1
+    expected = "dropped the connection mid-answer" if fault == "reset_mid_body" else "malformed JSON body"
+    assert expected in gpu["last_error"]["message"]
+    assert cloud.stats()["requests"] == 0
+
+
+def test_an_endpoint_dying_mid_stream_aborts_the_client(
     gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake]
 ) -> None:
     gpus[0].control.configure(fail="reset_mid_body", response_bytes=200_000)
-    gateway = start(gateway_factory, cloud, [endpoint(gpus[0], "gpu-a")])
+    # An answer larger than response_buffer_bytes is streamed as it arrives: once its head has gone
+    # to the client, a failure can only abort the connection.
+    gateway = start(gateway_factory, cloud, [endpoint(gpus[0], "gpu-a")], response_buffer_bytes=50_000)
     with pytest.raises(httpx.RemoteProtocolError):
         gateway.client().post("/v1/images/generations", json={"prompt": "half an image"})
     state = wait_for(lambda: overview(gateway), idle)

@@ -111,6 +111,11 @@ class SelfHostedConfig(Model):
     timeout: Annotated[Number, Field(gt=0)] = 90.0
     """Seconds per upstream attempt, for the response head and for each body read after it."""
     retries: Annotated[Int, Field(ge=0, le=10)] = 2
+    response_buffer_bytes: Annotated[Int, Field(ge=0)] = 32 * 1024 * 1024
+    """A successful answer up to this size is received whole and checked (complete, and valid JSON
+    when it says JSON) before the client sees a byte, so an endpoint failing mid-answer is retried or
+    falls back like any other failure. Larger answers and event streams are streamed as they arrive;
+    0 streams every answer."""
     health_path: Annotated[str, Field(pattern=r"^/\S*$")] = "/health"
     health_ttl: Annotated[Number, Field(gt=0)] = 30.0
     failure_threshold: Annotated[Int, Field(ge=1)] = 3

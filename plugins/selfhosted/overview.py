@@ -35,6 +35,7 @@ def describe(plugin: SelfHostedPlugin, log_limit: int = DEFAULT_LOG_LIMIT) -> di
             "cloud_fallback": config.cloud_fallback,
             "timeout": config.timeout,
             "retries": config.retries,
+            "response_buffer_bytes": config.response_buffer_bytes,
             "health_path": config.health_path,
             "health_ttl": config.health_ttl,
             "failure_threshold": config.failure_threshold,

@@ -1,19 +1,25 @@
 """The ``selfhosted`` plugin: a share of text-to-image and image-to-image requests to your GPUs.
 
     classify capability ─► split ─► lease a token (or queue) ─► attempt on the endpoint
-        ─► success or the request's own 4xx: stream it back; the token returns when the stream ends
-        ─► failure: next attempt on another endpoint (up to ``retries``), then the cloud fallback
+        ─► success: received whole and checked, the token given back, then sent to the client
+        ─► the request's own 4xx, a success larger than ``response_buffer_bytes`` or an event
+           stream: streamed back; the token returns when the stream ends
+        ─► failure (an error status, no answer, an answer cut short or malformed): next attempt on
+           another endpoint (up to ``retries``), then the cloud fallback
 
 Nothing is retried once the first byte of an answer has gone to the client; before that, every
-attempt resends the same buffered body. Whatever the self-hosted path cannot serve goes to the cloud
-exactly as a request the plugin never claimed would (the plugin passes it on), or, with
-``cloud_fallback`` off, gets 503 (504 after a timeout) with ``Retry-After`` and
-``x-should-retry: false``.
+attempt resends the same buffered body. Holding a successful answer until it is whole and valid is
+what lets an endpoint that dies mid-answer cost a retry instead of the client's request.
+
+Whatever the self-hosted path cannot serve goes to the cloud exactly as a request the plugin never
+claimed would (the plugin passes it on), or, with ``cloud_fallback`` off, gets 503 (504 after a
+timeout) with ``Retry-After`` and ``x-should-retry: false``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import random
@@ -38,6 +44,7 @@ from gateway.plugin import Plugin, PluginContext, Reply
 from gateway.request import ProxyRequest
 from gateway.streaming import OnClose, StreamedResponse, StreamOutcome
 from gateway.tasks import BackgroundTasks
+from gateway.whole import WholeResponse, receive_whole
 from plugins.selfhosted import admin, openapi
 from plugins.selfhosted.attempts import Answer, classify, may_retry
 from plugins.selfhosted.config import SelfHostedConfig, with_ids
@@ -196,15 +203,62 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
         answer = classify(response.status_code)
         if answer is Answer.FAILURE:
             try:
-                with anyio.CancelScope(shield=True), contextlib.suppress(httpx.HTTPError):
-                    await response.aclose()  # a failed answer's connection may already be broken
+                await _close_quietly(response)
             finally:
                 failure = await self._failed(lease, Failure(f"answered HTTP {response.status_code}"))
             return failure
         head_ms = (self.running.context.clock.monotonic() - opened) * 1000
         exchange.request.route = lease.endpoint.target.route
+        if answer is Answer.SUCCESS and _checkable(response, self.config.response_buffer_bytes):
+            return await self._whole(exchange, lease, response, head_ms)
         on_close = self._on_close(exchange, lease, response.status_code, answer, head_ms)
         return StreamedResponse(response, request_id=exchange.request.request_id, on_close=on_close)
+
+    async def _whole(
+        self, exchange: Exchange, lease: Lease, response: httpx.Response, head_ms: float
+    ) -> Reply | Failure:
+        """Receive a successful answer whole and check it before the client sees a byte: an answer
+        cut short or broken is a failure like any other, and the request is tried elsewhere."""
+        try:
+            received = await receive_whole(response, self.config.response_buffer_bytes)
+        except httpx.TransportError as error:
+            await _close_quietly(response)
+            timed_out = isinstance(error, httpx.TimeoutException)
+            reason = "stopped" if timed_out else "dropped the connection"
+            return await self._failed(
+                lease, Failure(f"{reason} mid-answer ({type(error).__name__})", timed_out)
+            )
+        except BaseException:  # the client left while the answer was arriving
+            with anyio.CancelScope(shield=True):
+                await _close_quietly(response)
+                await self.running.store.finish(lease, Verdict.NEUTRAL)
+            raise
+        if not received.whole:  # larger than the limit: stream the rest
+            on_close = self._on_close(exchange, lease, response.status_code, Answer.SUCCESS, head_ms)
+            return StreamedResponse(
+                response,
+                request_id=exchange.request.request_id,
+                on_close=on_close,
+                received=received.chunks,
+                rest=received.rest,
+            )
+        problem = _malformed(response, received.body)
+        try:
+            await _close_quietly(response)  # its connection goes back to the pool before the token
+        finally:
+            failure = await self._settle(lease, response.status_code, problem, head_ms)
+        if failure is not None:
+            return failure
+        self._log(exchange, lease.endpoint.target.route, Reason.SERVED, response.status_code, None)
+        return WholeResponse.of(response, received)
+
+    async def _settle(self, lease: Lease, status: int, problem: str | None, head_ms: float) -> Failure | None:
+        """Give back the token of a whole answer: a success, or a failure when ``problem`` says so."""
+        if problem is not None:
+            return await self._failed(lease, Failure(f"answered HTTP {status} {problem}"))
+        with anyio.CancelScope(shield=True):
+            await self.running.store.finish(lease, Verdict.SUCCESS, latency_ms=head_ms)
+        return None
 
     async def _failed(self, lease: Lease, failure: Failure) -> Failure:
         logger.warning("self-hosted endpoint %s failed: %s", lease.endpoint.id, failure.message)
@@ -292,3 +346,35 @@ _VERDICTS: dict[StreamOutcome, tuple[Verdict, str | None]] = {
     StreamOutcome.UPSTREAM_FAILED: (Verdict.FAILURE, "connection lost mid-body"),
     StreamOutcome.CLIENT_GONE: (Verdict.NEUTRAL, "client disconnected"),
 }
+
+
+def _cut_short(error: httpx.TransportError) -> Failure:
+    timed_out = isinstance(error, httpx.TimeoutException)
+    how = "stopped" if timed_out else "dropped the connection"
+    return Failure(f"{how} mid-answer ({type(error).__name__})", timed_out)
+
+
+def _checkable(response: httpx.Response, limit: int) -> bool:
+    """Whether a successful answer is received whole before it is passed on (event streams never are)."""
+    content_type = response.headers.get("content-type", "")
+    return limit > 0 and not content_type.startswith("text/event-stream")
+
+
+def _malformed(response: httpx.Response, body: bytes) -> str | None:
+    """What is wrong with a whole answer that says it is JSON, or None. A compressed body is not
+    decoded: its length was already checked by the HTTP framing."""
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity" or not (media_type == "application/json" or media_type.endswith("+json")):
+        return None
+    try:
+        json.loads(body)
+    except ValueError:
+        return f"with a malformed JSON body ({len(body)} bytes)"
+    return None
+
+
+async def _close_quietly(response: httpx.Response) -> None:
+    """Close ``response``, shielded; its connection may already be broken, which changes nothing."""
+    with anyio.CancelScope(shield=True), contextlib.suppress(httpx.HTTPError):
+        await response.aclose()
