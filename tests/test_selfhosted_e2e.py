@@ -181,12 +181,17 @@ def test_an_answer_cut_short_or_malformed_is_a_failure_retried_elsewhere(
     gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake], fault: str
 ) -> None:
     gpus[0].control.configure(fail=fault, response_bytes=200_000)
-    gateway = start(gateway_factory, cloud, [endpoint(gpus[0], "gpu-a"), endpoint(gpus[1], "gpu-b")])
+    # gpu-a's weight makes it the first choice until its circuit opens after three failures.
+    gateway = start(
+        gateway_factory, cloud, [endpoint(gpus[0], "gpu-a", weight=100), endpoint(gpus[1], "gpu-b")]
+    )
     routes = Counter(generate(sdk(gateway, max_retries=0)) for _ in range(4))
     assert routes == Counter({"selfhosted/gpu-b": 4}), "every client got gpu-b's whole answer"
     state = wait_for(lambda: overview(gateway), idle)
     gpu = by_id(state)["gpu-a"]
-    assert gpu["consecutive_failures"] >= 1
+    assert gpu["consecutive_failures"] == 3
+    assert gpu["circuit"]["state"] == "open"
+    assert gpus[0].stats()["requests"] == 3, "the fourth request made no call to gpu-a"
     expected = "dropped the connection mid-answer" if fault == "reset_mid_body" else "malformed JSON body"
     assert expected in gpu["last_error"]["message"]
     assert cloud.stats()["requests"] == 0
