@@ -29,6 +29,7 @@ from gateway.context import RequestContextMiddleware
 from gateway.dispatch import Dispatcher
 from gateway.document import ConfigDocument
 from gateway.errors import GatewayError, error_for_status
+from gateway.introspection import runtime_view
 from gateway.lifespan import open_runtime
 from gateway.loading import AnyPlugin
 from gateway.openapi import admin_document
@@ -107,7 +108,11 @@ def _own_routes(config: GatewayConfig, plugins: Sequence[AnyPlugin]) -> list[Bas
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    admin_routes = [Route("/openapi.json", openapi, methods=["GET"]), *mounts]
+    admin_routes = [
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/runtime", runtime_view, methods=["GET"]),
+        *mounts,
+    ]
     pages = [AdminPage(folder) for plugin in plugins if (folder := plugin.admin_page()) is not None]
     return [
         Route("/api/v1/health", _health, methods=["GET"]),

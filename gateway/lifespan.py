@@ -98,7 +98,15 @@ async def open_runtime(
         )
         tracer = provider.get_tracer("influgen-gateway") if isinstance(provider, SdkTracerProvider) else None
         stack.enter_context(_startup_heap_frozen())
-        yield {STATE_KEY: Runtime(upstream=upstream, cloud=cloud, tracer=tracer)}
+        runtime = Runtime(
+            upstream=upstream,
+            cloud=cloud,
+            tracer=tracer,
+            pool=transport.pool,
+            clock=clock,
+            started_at=clock.monotonic(),
+        )
+        yield {STATE_KEY: runtime}
 
 
 @contextmanager

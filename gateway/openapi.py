@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.introspection import RUNTIME_PATH, RUNTIME_SCHEMA
 from gateway.loading import AnyPlugin
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -31,8 +32,8 @@ ERROR_SCHEMA: dict[str, Any] = {
 
 
 def admin_document(plugins: Sequence[AnyPlugin], version: str) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
-    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, Any] = {"/api/v1/admin/runtime": RUNTIME_PATH}
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, "Runtime": RUNTIME_SCHEMA}
     for plugin in plugins:
         published = plugin.openapi()
         for path, operations in published.get("paths", {}).items():

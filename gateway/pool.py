@@ -75,12 +75,16 @@ class ConnectionPool:
         self._live: set[httpcore.AsyncHTTPConnection] = set()
 
     def __repr__(self) -> str:
-        idle = sum(len(stack) for stack in self._idle.values())
+        idle = self.idle_connections
         return f"<ConnectionPool [{len(self._live) - idle} active, {idle} idle, max {self.max_connections}]>"
 
     @property
     def open_connections(self) -> int:
         return len(self._live)
+
+    @property
+    def idle_connections(self) -> int:
+        return sum(len(stack) for stack in self._idle.values())
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
         origin = request.url.origin

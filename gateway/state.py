@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from opentelemetry.trace import Tracer
 from starlette.types import Scope
 
+from gateway.clock import Clock
+from gateway.pool import ConnectionPool
 from gateway.upstream import Target, Upstream
 
 STATE_KEY = "gateway.runtime"
@@ -22,6 +24,10 @@ class Runtime:
     cloud: Target
     tracer: Tracer | None
     """None when tracing is off, so requests skip span work entirely."""
+    pool: ConnectionPool
+    """Every upstream connection (cloud, GPUs, health probes) comes from this one pool."""
+    clock: Clock
+    started_at: float
 
 
 def runtime_of(scope: Scope) -> Runtime:

@@ -384,11 +384,25 @@ def test_without_a_token_configured_the_admin_api_is_403(
     assert "set admin.token in gateway.yaml" in error(response, 403)["message"]
 
 
+def test_the_runtime_figures_show_what_the_process_holds(gateway: GatewayProcess) -> None:
+    assert gateway.client().get("/api/v1/admin/runtime").status_code == 401
+    for _ in range(3):
+        assert gateway.client().post("/v1/images/generations", json={"prompt": "x"}).status_code == 200
+    figures = gateway.admin().get("/api/v1/admin/runtime").json()
+    connections = figures["upstream_connections"]
+    assert connections["max"] == 1024, "cloud.max_connections, by default"
+    assert 1 <= connections["idle"] <= connections["open"] <= 3, "kept alive for reuse, not one per request"
+    assert figures["tasks"] >= 1
+    assert 10 * 2**20 < figures["rss_bytes"] < 1024 * 2**20
+    assert figures["uptime_seconds"] > 0
+
+
 def test_the_openapi_document_describes_every_route(gateway: GatewayProcess) -> None:
     document = gateway.admin().get("/api/v1/admin/openapi.json").json()
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
     assert set(paths) == {
+        "/api/v1/admin/runtime",
         API,
         f"{API}/routing",
         f"{API}/refresh",
