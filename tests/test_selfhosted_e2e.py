@@ -214,18 +214,19 @@ def test_an_endpoint_dying_mid_stream_aborts_the_client(
     assert cloud.stats()["requests"] == 0, "nothing is retried after the first byte"
 
 
-def test_the_requests_own_400_passes_back_untouched(
-    gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake]
+@pytest.mark.parametrize("status", [400, 422])
+def test_the_requests_own_client_error_passes_back_untouched(
+    gateway_factory: StartGateway, cloud: Fake, gpus: list[Fake], status: int
 ) -> None:
-    gpus[0].control.configure(fail="400")
+    gpus[0].control.configure(fail=str(status))
     gateway = start(
         gateway_factory, cloud, [endpoint(gpus[0], "gpu-a"), endpoint(gpus[1], "gpu-b")], percentage=100
     )
     direct = httpx.post(f"{gpus[0].url}/v1/images/generations", json={"prompt": "x"})
     gpus[0].control.reset()
-    gpus[1].control.configure(fail="400")
+    gpus[1].control.configure(fail=str(status))
     response = gateway.client().post("/v1/images/generations", json={"prompt": "x"})
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.content == direct.content
     assert gpus[0].stats()["requests"] + gpus[1].stats()["requests"] == 1, "not retried"
     assert cloud.stats()["requests"] == 0

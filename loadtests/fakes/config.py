@@ -28,6 +28,7 @@ class FailMode(enum.StrEnum):
 
     NONE = "none"
     BAD_REQUEST = "400"
+    UNPROCESSABLE = "422"
     RATE_LIMITED = "429"
     SERVER_ERROR = "500"
     BAD_GATEWAY = "502"

@@ -168,7 +168,9 @@ def _fault_response(mode: FailMode) -> Response | None:
     if status is None:
         return None
     headers = [("Retry-After", "1")] if status == 429 else []
-    error_type = {400: "invalid_request_error", 429: "rate_limit_error"}.get(status, "server_error")
+    error_type = {400: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}.get(
+        status, "server_error"
+    )
     return error_response(status, f"injected fault: {status}", error_type, headers=headers)
 
 

@@ -231,7 +231,9 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
         except BaseException:  # the client left while the answer was arriving
             with anyio.CancelScope(shield=True):
                 await _close_quietly(response)
-                await self.running.store.finish(lease, Verdict.NEUTRAL)
+                verdict, gone = _VERDICTS[StreamOutcome.CLIENT_GONE]
+                await self.running.store.finish(lease, verdict, error=gone)
+                self._log(exchange, lease.endpoint.target.route, Reason.SERVED, response.status_code, gone)
             raise
         if not received.whole:  # larger than the limit: stream the rest
             on_close = self._on_close(exchange, lease, response.status_code, Answer.SUCCESS, head_ms)

@@ -30,14 +30,21 @@ class Fake:
         self.control.reset()
 
 
-def start_fake(kind: str, log_dir: Path, name: str, *extra: str) -> Fake:
+def start_fake(kind: str, log_dir: Path, name: str, *extra: str, control_port: bool = False) -> Fake:
+    """A simulated upstream; with ``control_port`` its control routes get a port of their own, so
+    it can refuse connections on its main port (``fail: refuse``) and still be steered."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    control_url = url
+    if control_port:
+        second = free_port()
+        extra = (*extra, "--control-port", str(second))
+        control_url = f"http://127.0.0.1:{second}"
     process = ServerProcess(
         ["-m", "loadtests.fakes", kind, "--port", str(port), "--name", name, *extra], log_dir, name
     )
-    process.wait_ready(f"{url}/_fake/stats")
-    return Fake(url, FakeControl(url), process)
+    process.wait_ready(f"{control_url}/_fake/stats")
+    return Fake(url, FakeControl(control_url), process)
 
 
 @dataclass
