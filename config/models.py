@@ -12,7 +12,8 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, InstanceOf, SecretS
 
 from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number, Secret
 
-MiB = 1024 * 1024
+KiB = 1024
+MiB = 1024 * KiB
 
 
 class Model(BaseModel):
@@ -63,6 +64,10 @@ class AdminConfig(Model):
 
 class LimitsConfig(Model):
     max_body_bytes: Annotated[ByteSize, Field(ge=1)] = ByteSize(50 * MiB)
+    max_url_bytes: Annotated[ByteSize, Field(ge=256)] = ByteSize(16 * KiB)
+    """Longest request target (path and query); longer is 414 before the request reaches any code."""
+    max_header_bytes: Annotated[ByteSize, Field(ge=1 * KiB)] = ByteSize(64 * KiB)
+    """Largest header block (each header counted as ``name: value\\r\\n``); larger is 431."""
 
 
 class TelemetryConfig(Model):

@@ -15,6 +15,7 @@ from config import ConfigError
 from gateway.app import Gateway
 from gateway.document import ConfigDocument
 from gateway.loading import AnyPlugin, build_plugins, config_model
+from gateway.protocol import http_protocol
 from gateway.telemetry import exporter_problem
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -67,7 +68,7 @@ def serve(document: ConfigDocument, plugins: list[AnyPlugin], *, host: str | Non
             host=host or config.server.host,
             port=port or config.server.port,
             loop="uvloop",
-            http="httptools",
+            http=http_protocol(config.limits),
             lifespan="on",
             log_config=None,
             log_level=level.lower(),

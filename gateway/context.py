@@ -19,6 +19,9 @@ from gateway.clock import Clock
 
 _SCOPE_KEY = "gateway.context"
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
+# What a logged path may show as it is: printable ASCII but space, quote and backslash. A decoded
+# path may hold anything (%0d%0a is a line break), so the rest is escaped: one request, one line.
+_UNSAFE_IN_LOG = re.compile(r"[^\x21\x23-\x5b\x5d-\x7e]")
 
 access_log = logging.getLogger("gateway.access")
 
@@ -80,7 +83,7 @@ class RequestContextMiddleware:
             '%s "%s %s" %d %s route=%s duration_ms=%.1f request_id=%s%s',
             _client(scope),
             scope["method"],
-            scope["path"],
+            _loggable(scope["path"]),
             context.status,
             outcome,
             context.route,
@@ -88,6 +91,17 @@ class RequestContextMiddleware:
             context.request_id,
             extra,
         )
+
+
+def _loggable(path: str) -> str:
+    if _UNSAFE_IN_LOG.search(path) is None:
+        return path
+    return _UNSAFE_IN_LOG.sub(_escaped, path)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _request_id(scope: Scope) -> str:

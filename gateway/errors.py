@@ -9,7 +9,9 @@
       ├─ Conflict                     409 conflict_error
       ├─ PreconditionFailed           412 precondition_failed
       ├─ BodyTooLarge                 413 invalid_request_error
+      ├─ UrlTooLong                   414 invalid_request_error
       ├─ Unprocessable                422 invalid_request_error
+      ├─ HeadersTooLarge              431 invalid_request_error
       ├─ UpstreamUnreachable          502 upstream_error
       ├─ ServiceUnavailable           503 service_unavailable
       │    └─ PoolExhausted           503 every pooled upstream connection is busy (the gateway's fault)
@@ -96,8 +98,18 @@ class BodyTooLarge(GatewayError):
     type = "invalid_request_error"
 
 
+class UrlTooLong(GatewayError):
+    status = 414
+    type = "invalid_request_error"
+
+
 class Unprocessable(GatewayError):
     status = 422
+    type = "invalid_request_error"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
     type = "invalid_request_error"
 
 
@@ -137,7 +149,9 @@ _ERRORS: tuple[type[GatewayError], ...] = (
     Conflict,
     PreconditionFailed,
     BodyTooLarge,
+    UrlTooLong,
     Unprocessable,
+    HeadersTooLarge,
     UpstreamUnreachable,
     ServiceUnavailable,
     UpstreamTimeout,

@@ -242,6 +242,12 @@ def test_endpoint_validation_is_422_naming_the_field(
         ("http://[fe80::1]:8080", "link-local or cloud-metadata"),
         ("http://[::ffff:169.254.169.254]/", "link-local or cloud-metadata"),
         ("http://[fd00:ec2::254]/", "link-local or cloud-metadata"),
+        # Host names the system resolver turns into 169.254.169.254 without asking DNS.
+        ("http://2852039166:7860", "points to 169.254.169.254"),
+        ("http://0xA9FEA9FE/", "points to 169.254.169.254"),
+        ("http://0251.0376.0251.0376/", "points to 169.254.169.254"),
+        ("http://169.254.43518/", "points to 169.254.169.254"),
+        ("http://0:7860", "points to 0.0.0.0"),
         ("http://no-such-host.invalid:7860", "does not resolve"),
     ],
 )

@@ -130,3 +130,19 @@ def test_an_empty_key_means_no_key_and_a_key_is_never_echoed() -> None:
         {"endpoints": [{"name": "a", "url": "http://a.test", "api_key": "s3cret"}]}
     )
     assert "s3cret" not in repr(keyed)
+
+
+def test_gateway_yaml_may_not_aim_an_endpoint_at_metadata_addresses() -> None:
+    found = problems(
+        {
+            "endpoints": [
+                {"name": "a", "url": "http://169.254.169.254/latest"},
+                {"name": "b", "url": "http://2852039166:7860"},
+                {"name": "c", "url": "http://[fe80::1%25eth0]:7860"},
+            ]
+        }
+    )
+    assert [problem.split(":", 1)[0] for problem in found] == [
+        f"plugins[0].config.endpoints[{index}].url" for index in range(3)
+    ]
+    assert all("link-local or cloud-metadata" in problem for problem in found), found

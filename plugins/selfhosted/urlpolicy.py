@@ -51,11 +51,22 @@ def static_problem(url: str, allowed: Sequence[Network] | None) -> str | None:
         return "must be an http:// or https:// URL"
     if parts.username or parts.password:
         return "must not hold credentials; use api_key instead"
+    literal = _address_literal(parts.hostname)
+    return None if literal is None else address_problem(literal, allowed)
+
+
+def _address_literal(host: str) -> Address | None:
+    """The address ``host`` spells, in any form the system resolver accepts without DNS: besides
+    dotted quads and IPv6, the decimal, hex, octal and short IPv4 forms (``2852039166``,
+    ``0xA9FEA9FE``, ``169.254.43518`` are all 169.254.169.254)."""
     try:
-        literal = ipaddress.ip_address(parts.hostname)
+        return ipaddress.ip_address(host)
     except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
         return None
-    return address_problem(literal, allowed)
 
 
 async def check_url(url: str, allowed: Sequence[Network] | None) -> None:
