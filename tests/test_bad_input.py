@@ -187,7 +187,7 @@ def test_a_valid_but_unusual_method_is_proxied_and_never_reaches_a_gpu(
 
 
 @pytest.mark.parametrize(
-    ("path", "content_type", "body"),
+    "request_parts",
     [
         ("/v1/images/generations", "application/json", b'{"prompt": "unterminated'),
         ("/v1/images/generations", "application/json", b"[1, 2, 3]"),
@@ -197,8 +197,9 @@ def test_a_valid_but_unusual_method_is_proxied_and_never_reaches_a_gpu(
     ids=["truncated-json", "json-not-an-object", "broken-multipart", "multipart-without-boundary"],
 )
 def test_a_malformed_image_request_gets_the_gpus_400_untouched_and_no_failure(
-    routed: GatewayProcess, cloud: Fake, gpus: list[Fake], path: str, content_type: str, body: bytes
+    routed: GatewayProcess, cloud: Fake, gpus: list[Fake], request_parts: tuple[str, str, bytes]
 ) -> None:
+    path, content_type, body = request_parts
     direct = httpx.post(f"{gpus[0].url}{path}", content=body, headers={"content-type": content_type})
     assert direct.status_code == 400
     gpus[0].control.reset()
@@ -223,8 +224,8 @@ def test_an_oversized_image_request_is_413_before_any_upstream(
     body = b'{"prompt": "' + b"a" * (2 * 2**20) + b'"}'
 
     def pieces() -> Iterator[bytes]:
-        for start in range(0, len(body), 65536):
-            yield body[start : start + 65536]
+        for offset in range(0, len(body), 65536):
+            yield body[offset : offset + 65536]
 
     content: bytes | Iterator[bytes] = body if framing == "declared" else pieces()
     response = gateway.client().post(
