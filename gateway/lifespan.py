@@ -71,6 +71,9 @@ async def open_runtime(
         transport = _transport(config.cloud)
         client = await stack.enter_async_context(_http_client(transport, config.cloud, provider))
         upstream, cloud = Upstream(transport), cloud_target(config.cloud)
+        reaper = BackgroundTasks("idle connection reaper")
+        reaper.spawn(_reap_idle(transport.pool))
+        stack.push_async_callback(reaper.aclose)
         audit = AuditLog(_audit_path(config, document), clock)
         entries = [entry for entry in config.plugins if entry.enabled]
         for plugin, entry in zip(plugins, entries, strict=True):
@@ -141,6 +144,16 @@ def _audit_path(config: GatewayConfig, document: ConfigDocument | None) -> Path 
     if not path.is_absolute() and document is not None:
         path = document.path.parent / path
     return path
+
+
+async def _reap_idle(pool: ConnectionPool) -> None:
+    """Close pooled connections nobody has reused within ``KEEPALIVE_EXPIRY``."""
+    while True:
+        await anyio.sleep(KEEPALIVE_EXPIRY / 2)
+        try:
+            await pool.close_idle()
+        except Exception:
+            logger.exception("closing idle upstream connections failed")
 
 
 async def _watch(document: ConfigDocument, interval: float) -> None:

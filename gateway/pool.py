@@ -100,6 +100,28 @@ class ConnectionPool:
             response.status, headers=response.headers, content=stream, extensions=response.extensions
         )
 
+    async def close_idle(self) -> int:
+        """Close every idle connection kept longer than ``keepalive_expiry`` or closed by its server;
+        returns how many. Without this a connection nobody asks for again would stay open (on our
+        side, in CLOSE_WAIT once the server gives up on it) until the gateway stops."""
+        now = self._clock()
+        stale: list[httpcore.AsyncHTTPConnection] = []
+        for stack in self._idle.values():
+            fresh = [
+                entry
+                for entry in stack
+                if now - entry[0] <= self.keepalive_expiry and not entry[1].has_expired()
+            ]
+            if len(fresh) < len(stack):
+                kept = {id(connection) for _, connection in fresh}
+                stale += [connection for _, connection in stack if id(connection) not in kept]
+                # In place: a checkout waiting on a discard may hold this very deque.
+                stack.clear()
+                stack.extend(fresh)
+        for connection in stale:
+            await self._discard(connection)
+        return len(stale)
+
     async def aclose(self) -> None:
         for connection in list(self._live):
             await self._discard(connection)
