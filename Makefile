@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench chaos system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test: lint system-deps
 # The full benchmark suite (under ten minutes on 2 cores): writes docs/benchmarks.md and docs/bench/*.png.
 bench: $(VENV)/.installed-test system-deps
 	$(BIN)/python -m loadtests.bench --report docs/benchmarks.md
+
+# The soak run (about four minutes): many clients, faults cycling across the GPUs, admin edits and
+# hand edits of gateway.yaml; checks that nothing is lost and writes its figures into docs/reliability.md.
+chaos: $(VENV)/.installed-test
+	$(BIN)/python -m loadtests.chaos --report docs/reliability.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

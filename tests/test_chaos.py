@@ -12,6 +12,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -191,3 +192,29 @@ def test_flapping_health_never_fails_a_client(
     assert by_id(state)["gpu-a"]["consecutive_failures"] == 0
     assert state["totals"]["by_reason"]["all_unhealthy"] == routes["cloud"]
     settles(gateway, baseline)
+
+
+@pytest.mark.parametrize("fault", ["slow_body", "hang", "reset_mid_body", "truncated_json", "503"])
+def test_a_faulty_endpoint_under_a_queue_never_exceeds_its_max_concurrency(
+    gateway_factory: StartGateway, cloud: Fake, faulty: Fake, fault: str
+) -> None:
+    # One slot and eight clients at once: every freed token goes straight to a waiting request, the
+    # moment when an endpoint still busy with the last one would be sent one too many.
+    faulty.control.configure(fail=fault, slow_rate=40_000, response_bytes=60_000)
+    gateway = start(
+        gateway_factory,
+        cloud,
+        [endpoint(faulty, "gpu-a", max_concurrency=1)],
+        timeout=0.5,
+        failure_threshold=1000,
+    )
+    client = sdk(gateway, max_retries=0, timeout=60)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        routes = Counter(pool.map(lambda index: generate(client, f"queued {index}"), range(8)))
+    assert sum(routes.values()) == 8, "eight complete answers"
+    expected = {"selfhosted/gpu-a"} if fault == "slow_body" else {"cloud"}
+    assert set(routes) == expected
+    stats = faulty.control.wait_for(lambda stats: stats["in_flight"] == 0)
+    assert stats["requests"] >= 8
+    assert stats["peak_concurrency"] == 1, "as counted by the endpoint itself"
+    wait_for(lambda: overview(gateway), idle)

@@ -147,9 +147,11 @@ class Connection:
         if delivery is Delivery.RESET_MID_BODY:
             await self._send_half_then_reset(response)
             return
+        started = False
         for piece in response.body.produce():
             if delivery is Delivery.SLOW_BODY:
-                await self._dribble(piece, rate)
+                await self._dribble(piece, rate, pause_first=started)
+                started = True
             else:
                 await self._write(self._h11.send(h11.Data(data=piece)))
         await self._write(self._h11.send(h11.EndOfMessage()))
@@ -181,11 +183,14 @@ class Connection:
         await asyncio.sleep(SLOW_TICK)
         self.reset()
 
-    async def _dribble(self, piece: bytes, rate: int) -> None:
+    async def _dribble(self, piece: bytes, rate: int, *, pause_first: bool) -> None:
+        """Send ``piece`` at ``rate`` bytes/s, pausing between writes: once the last byte is out
+        the response is over, with no pause after it (a client may already have moved on)."""
         step = max(1, int(rate * SLOW_TICK))
         for start in range(0, len(piece), step):
+            if start or pause_first:
+                await self.pause(step / rate)
             await self._write(self._h11.send(h11.Data(data=piece[start : start + step])))
-            await self.pause(step / rate)
 
     async def _next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
         while True:

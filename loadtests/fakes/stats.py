@@ -31,6 +31,8 @@ class RecentRequest:
     started_at: float | None = None
     """When the work began: after the body, and after waiting for a free slot."""
     finished_at: float | None = None
+    ended_at: float | None = None
+    """When it stopped counting as in flight: its answer written, or its connection gone."""
 
     def record_body(self, body: bytes) -> None:
         self.body_sha256 = hashlib.sha256(body).hexdigest()
@@ -72,8 +74,9 @@ class Stats:
         self.recent.append(entry)
         return entry
 
-    def end(self) -> None:
+    def end(self, entry: RecentRequest) -> None:
         self.in_flight -= 1
+        entry.ended_at = time.monotonic()
 
     def reset(self) -> None:
         """Zero the counters; ``in_flight`` is a gauge of live requests and so survives."""

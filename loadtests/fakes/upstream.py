@@ -7,6 +7,7 @@ the fault, as a broken server in front of the auth layer would do.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import hmac
@@ -84,6 +85,10 @@ class FakeUpstream:
     async def _api(self, head: RequestHead, exchange: Connection) -> None:
         stats = self.state.stats
         key, endpoint = resolve(self._routes, head)
+        # A client that closed one connection and at once sent a request on another has both
+        # events land in the same turn of the event loop; let the close be counted first, so
+        # in_flight follows the order of events on the wire rather than the order of file descriptors.
+        await asyncio.sleep(0)
         entry = stats.begin(head, key)
         try:
             body = await exchange.read_body()
@@ -100,7 +105,7 @@ class FakeUpstream:
                 entry.outcome = "client_closed"
             raise
         finally:
-            stats.end()
+            stats.end(entry)
 
     def _plan(self, head: RequestHead) -> Plan:
         """The request's plan; override headers win over the config and do not consume a cycle slot."""
