@@ -23,7 +23,7 @@ from tests.support.selfhosted import by_id, endpoint, idle, wait_for
 from tests.support.stack import Fake, GatewayProcess, start_fake
 from tests.test_selfhosted_e2e import generate, overview, sdk, start
 
-ATTEMPT_TIMEOUT = 1.0
+ATTEMPT_TIMEOUT = 0.5
 """The plugin's per-attempt ``timeout`` here, so that hanging endpoints cost seconds, not minutes."""
 
 FAULTS = {
@@ -129,13 +129,13 @@ def test_every_fault_ends_in_one_complete_answer_or_the_documented_error(
 def test_a_slow_body_that_keeps_coming_is_waited_for(
     gateway_factory: StartGateway, cloud: Fake, faulty: Fake
 ) -> None:
-    # 120 kB at 40 kB/s: three times the attempt timeout in all, but never a second without data.
-    faulty.control.configure(fail="slow_body", slow_rate=40_000, response_bytes=120_000)
+    # 60 kB at 40 kB/s: three times the attempt timeout in all, but never long without data.
+    faulty.control.configure(fail="slow_body", slow_rate=40_000, response_bytes=60_000)
     gateway = start(gateway_factory, cloud, [endpoint(faulty, "gpu-a")], timeout=ATTEMPT_TIMEOUT)
     response = gateway.client().post("/v1/images/generations", json={"prompt": "slowly"})
     assert response.status_code == 200
     assert response.headers["x-gateway-route"] == "selfhosted/gpu-a"
-    assert len(response.content) >= 120_000
+    assert len(response.content) >= 60_000
     assert response.json()["data"][0]["b64_json"]
     state = wait_for(lambda: overview(gateway), idle)
     assert by_id(state)["gpu-a"]["consecutive_failures"] == 0
@@ -169,28 +169,6 @@ def test_a_client_leaving_mid_answer_gives_everything_back_at_once(
     decision = state["routing_log"][0]
     assert (decision["target"], decision["error"]) == ("selfhosted/gpu-a", "client disconnected")
     assert cloud.stats()["requests"] == 0, "nothing was retried for a client that has gone"
-    settles(gateway, baseline)
-
-
-def test_flapping_health_never_fails_a_client(
-    gateway_factory: StartGateway, cloud: Fake, faulty: Fake
-) -> None:
-    # With health_ttl 1.2 s a healthy result is re-probed after 0.78 s and an unhealthy one after
-    # 0.4 s; the probe alternates healthy / unhealthy, so gpu-a drops out and comes back every second.
-    gateway = start(gateway_factory, cloud, [endpoint(faulty, "gpu-a")], health_ttl=1.2)
-    faulty.control.configure(health="flap")
-    baseline = runtime(gateway)
-    client = sdk(gateway, max_retries=0)
-    routes: Counter[str] = Counter()
-    deadline = time.monotonic() + 4.0
-    while time.monotonic() < deadline:
-        routes[generate(client)] += 1  # raises on anything but a complete 200
-        time.sleep(0.02)
-    assert set(routes) == {"selfhosted/gpu-a", "cloud"}, routes
-    assert faulty.stats()["health_checks"] >= 4
-    state = wait_for(lambda: overview(gateway), idle)
-    assert by_id(state)["gpu-a"]["consecutive_failures"] == 0
-    assert state["totals"]["by_reason"]["all_unhealthy"] == routes["cloud"]
     settles(gateway, baseline)
 
 

@@ -6,7 +6,7 @@ clients and simulated upstreams still talk real HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,34 @@ def test_an_endpoint_is_skipped_after_its_probe_fails_and_back_after_one_succeed
     wait_for(lambda: state(gateway), all_healthy)
     routes = {post(gateway).headers["x-gateway-route"] for _ in range(10)}
     assert routes == {"selfhosted/gpu-a", "selfhosted/gpu-b"}
+
+
+def test_flapping_health_never_fails_a_client(start: Any, gpus: list[Fake]) -> None:
+    gateway = start([endpoint(gpus[0], "gpu-a")], health_ttl=30)
+    gpus[0].control.configure(health="flap")  # probes from now on: healthy, unhealthy, healthy, ...
+    # A healthy result is probed again after healthy_interval, an unhealthy one after 5 s.
+    steps = [(healthy_interval(30), "healthy")] + [(healthy_interval(30), "unhealthy"), (5.0, "healthy")] * 2
+    phases = []
+    for probes, (wait, status) in enumerate(steps, start=2):
+        gateway.advance(wait)
+        gpus[0].control.wait_for(probed(probes))
+        wait_for(lambda: state(gateway), health_is("gpu-a", status))
+        responses = [post(gateway) for _ in range(5)]
+        assert all(response.status_code == 200 and response.json()["data"] for response in responses)
+        phases.append({response.headers["x-gateway-route"] for response in responses})
+    gpu_a, cloud = {"selfhosted/gpu-a"}, {"cloud"}
+    assert phases == [gpu_a, cloud, gpu_a, cloud, gpu_a], "out while unhealthy, back after one good probe"
+    final = state(gateway)
+    assert by_id(final)["gpu-a"]["consecutive_failures"] == 0, "a failed probe is no request failure"
+    assert final["totals"]["by_reason"]["all_unhealthy"] == 10
+
+
+def probed(count: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda stats: bool(stats["health_checks"] == count)
+
+
+def health_is(endpoint_id: str, status: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda overview: bool(by_id(overview)[endpoint_id]["health"]["status"] == status)
 
 
 def test_after_the_reset_exactly_one_request_is_the_half_open_trial(start: Any, gpus: list[Fake]) -> None:
