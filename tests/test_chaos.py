@@ -177,15 +177,27 @@ def test_a_faulty_endpoint_under_a_queue_never_exceeds_its_max_concurrency(
     gateway_factory: StartGateway, cloud: Fake, faulty: Fake, fault: str
 ) -> None:
     # One slot and eight clients at once: every freed token goes straight to a waiting request, the
-    # moment when an endpoint still busy with the last one would be sent one too many.
-    faulty.control.configure(fail=fault, slow_rate=40_000, response_bytes=60_000)
+    # moment when an endpoint still busy with the last one would be sent one too many. Four idle
+    # connections are kept from a burst before, so the next request need not wait for a new one.
     gateway = start(
         gateway_factory,
         cloud,
-        [endpoint(faulty, "gpu-a", max_concurrency=1)],
+        [endpoint(faulty, "gpu-a", max_concurrency=4)],
         timeout=0.5,
         failure_threshold=1000,
     )
+    faulty.control.configure(latency=0.2)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(
+            pool.map(
+                lambda _: gateway.client().post("/v1/images/generations", json={"prompt": "x"}), range(4)
+            )
+        )
+    assert faulty.stats()["peak_concurrency"] == 4
+    patched = gateway.admin().patch("/api/v1/admin/selfhosted/endpoints/gpu-a", json={"max_concurrency": 1})
+    assert patched.status_code == 200
+    faulty.control.configure(fail=fault, latency=0, slow_rate=40_000, response_bytes=60_000)
+    faulty.control.reset()
     client = sdk(gateway, max_retries=0, timeout=60)
     with ThreadPoolExecutor(max_workers=8) as pool:
         routes = Counter(pool.map(lambda index: generate(client, f"queued {index}"), range(8)))
