@@ -93,7 +93,7 @@ def _overhead(result: OverheadResult, charts: Path) -> str:
             verdict = f"{mark(c.throughput_ratio >= 0.97)} ≥ 97% throughput, {mark(added_p99 <= 15)} added p99 ≤ 15 ms"
         rows.append(
             f"| {c.name} | {c.median('direct', 'p50_ms'):.2f} / {c.median('direct', 'p99_ms'):.2f} | "
-            f"{c.median('gateway', 'p50_ms'):.2f} / {c.median('gateway', 'p99_ms'):.2f} | +{added_p50:.2f} / +{added_p99:.2f} | "
+            f"{c.median('gateway', 'p50_ms'):.2f} / {c.median('gateway', 'p99_ms'):.2f} | {added_p50:+.2f} / {added_p99:+.2f} | "
             f"{c.median('direct', 'throughput'):.0f} / {c.median('gateway', 'throughput'):.0f} ({100 * c.throughput_ratio:.1f}%) | "
             f"{c.cpu_ms_per_request:.3f} | {c.errors} | {verdict} |"
         )
