@@ -19,7 +19,7 @@ from loadtests.chaos.soak import SoakSettings, soak
 
 @pytest.mark.timeout(240)
 def test_a_short_soak_keeps_every_promise(tmp_path: Path) -> None:
-    settings = SoakSettings(duration=18, clients=12, fault_period=1.0, operator_period=1.0, seed=11)
+    settings = SoakSettings(duration=20, clients=12, fault_period=0.8, operator_period=1.0, seed=11)
     result = asyncio.run(soak(settings, tmp_path))
     print(render(result, "tests/test_soak.py"))
     assert result.problems == []
