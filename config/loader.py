@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from config.envsubst import substitute
 from config.errors import ConfigError, Problem, format_path
 from config.messages import problems_from
 from config.models import GatewayConfig, Model, PluginEntry
+from config.roundtrip import RoundTrip
 from config.values import NonEmptyStr
 
 PluginResolver = Callable[[str], type[BaseModel]]
@@ -45,10 +44,7 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem("", f"cannot read the file: {exc}")], str(path)) from exc
-    try:
-        return YAML(typ="rt").load(text)
-    except YAMLError as exc:
-        raise ConfigError([Problem("", _yaml_error(exc))], str(path)) from exc
+    return RoundTrip(text).load(text, source=str(path))
 
 
 def parse_config(
@@ -124,10 +120,3 @@ def _plugin_entry(
         problems.extend(problems_from(exc, (*where, "config"), model=model))
         return None
     return PluginEntry(name=raw.name, enabled=raw.enabled, config=config)
-
-
-def _yaml_error(exc: YAMLError) -> str:
-    if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
-    return f"not valid YAML: {exc}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -38,6 +39,25 @@ Number = Annotated[float, BeforeValidator(_number_no_bool)]
 """A number; numeric strings are accepted, booleans are not."""
 
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+
+
+def _one_line(value: str) -> str:
+    for char in value:
+        if unicodedata.category(char) in {"Cc", "Zl", "Zp"}:
+            raise PydanticCustomError(
+                "one_line",
+                "must not contain control characters or line breaks (found U+{code})",
+                {"code": f"{ord(char):04X}"},
+            )
+    return value
+
+
+Label = Annotated[
+    str,
+    Field(min_length=1, max_length=200, description="One line of text: no control characters or line breaks"),
+    AfterValidator(_one_line),
+]
+"""A name people read on the admin page and in logs: one line of printable text, 1 to 200 characters."""
 
 
 @dataclass(frozen=True, slots=True)

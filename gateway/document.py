@@ -44,7 +44,8 @@ class ConfigDocument:
         text = self._read()
         self._roundtrip = RoundTrip(text)
         self._text = text
-        self.config = parse_config(self._roundtrip.load(text), resolve_plugin, self.environ, source=str(path))
+        tree = self._roundtrip.load(text, source=str(path))
+        self.config = parse_config(tree, resolve_plugin, self.environ, source=str(path))
         self.error: ConfigError | None = None
         """Why the last hand edit was refused, until a valid one arrives."""
         self.restart_required: list[str] = []
@@ -108,7 +109,7 @@ class ConfigDocument:
                 if text == self._text:
                     self.error = None
                     return False
-                tree = self._roundtrip.load(text)
+                tree = self._roundtrip.load(text, source=str(self.path))
                 config = parse_config(tree, self._resolve, self.environ, source=str(self.path))
             except ConfigError as error:
                 self._refuse(error)

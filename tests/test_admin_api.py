@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from config import load_config
+from gateway.loading import config_model
+from plugins.selfhosted.config import SelfHostedConfig
 from tests.conftest import StartGateway
 from tests.support.selfhosted import all_healthy, by_id, endpoint, gateway_config, wait_for
 from tests.support.stack import ADMIN_TOKEN, Fake, GatewayProcess, start_fake, start_gateway
@@ -187,6 +190,31 @@ def test_create_read_update_delete(gateway: GatewayProcess, gpus: list[Fake]) ->
     assert sorted(by_id(overview(gateway))) == ["gpu-a", "gpu-b"]
 
 
+# Each would be written in a style that reads back as something else (or not at all) by a YAML
+# emitter left to itself, above all inside the {...} of a file written as JSON, like this one.
+AWKWARD_NAMES = ["?GPU", "? GPU", "- GPU", "#1 GPU", "GPU: B", "GPU #2", "'GPU'", '"GPU"', "null", "12"]
+
+
+def test_any_printable_name_or_key_is_written_so_it_reads_back_the_same(
+    gateway_factory: StartGateway, gateway: GatewayProcess, gpus: list[Fake]
+) -> None:
+    admin = gateway.admin()
+    for index, name in enumerate(AWKWARD_NAMES):
+        body = {"id": f"odd-{index}", "name": name, "url": gpus[2].url, "api_key": f"?{SECRET}"}
+        created = admin.post(f"{API}/endpoints", json=body)
+        assert created.status_code == 201, created.text
+    renamed = "?GPU A, renamed"
+    assert admin.patch(f"{API}/endpoints/gpu-a", json={"name": renamed}).status_code == 200
+    expected = {f"odd-{index}": name for index, name in enumerate(AWKWARD_NAMES)} | {"gpu-a": renamed}
+    section = load_config(gateway.config_path, config_model, {}).plugins[0].config
+    assert isinstance(section, SelfHostedConfig)
+    keys = {endpoint.id: endpoint.key for endpoint in section.endpoints}
+    assert all(keys[f"odd-{index}"] == f"?{SECRET}" for index in range(len(AWKWARD_NAMES)))
+    again = gateway_factory.restart(gateway)
+    names = {endpoint_id: entry["name"] for endpoint_id, entry in by_id(overview(again)).items()}
+    assert names == expected | {"gpu-b": "GPU-B"}
+
+
 def test_unknown_ids_are_404_and_duplicate_names_409(gateway: GatewayProcess, gpus: list[Fake]) -> None:
     admin = gateway.admin()
     assert error(admin.patch(f"{API}/endpoints/nope", json={"status": "draining"}), 404)["param"] == "id"
@@ -205,6 +233,9 @@ def test_unknown_ids_are_404_and_duplicate_names_409(gateway: GatewayProcess, gp
     ("body", "param"),
     [
         ({"name": "", "url": "http://127.0.0.1:1"}, "name"),
+        ({"name": "GPU\u009c", "url": "http://127.0.0.1:1"}, "name"),
+        ({"name": "GPU\nB", "url": "http://127.0.0.1:1"}, "name"),
+        ({"name": "GPU\u2028B", "url": "http://127.0.0.1:1"}, "name"),
         ({"url": "http://127.0.0.1:1"}, "name"),
         ({"name": "x", "url": "http://127.0.0.1:1", "max_concurrency": 0}, "max_concurrency"),
         ({"name": "x", "url": "http://127.0.0.1:1", "max_concurrency": 1.5}, "max_concurrency"),

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config.atomic import atomic_write, stale_temporaries
-from config.roundtrip import RoundTrip
+from config.roundtrip import RoundTrip, new_mapping
 from gateway.document import ConfigDocument
 from gateway.loading import config_model
 from tests.conftest import StartGateway
@@ -135,6 +135,37 @@ def test_an_invalid_hand_edit_is_refused_and_shown_until_a_valid_one(written: Ga
     written.config_path.write_text(good.replace("routing_percentage: 20", "routing_percentage: 45"))
     state = wait_for(lambda: overview(written), lambda s: s["config_error"] is None, timeout=10)
     assert state["routing"]["routing_percentage"] == 45
+
+
+def test_a_hand_edit_that_is_not_yaml_is_refused_and_shown(written: GatewayProcess) -> None:
+    good = written.config_path.read_text()
+    written.config_path.write_text(good.replace("routing_percentage: 20", "routing_percentage: [20"))
+    state = wait_for(lambda: overview(written), lambda s: s["config_error"] is not None, timeout=10)
+    [problem] = state["config_error"]["problems"]
+    assert problem["path"] == ""
+    assert problem["message"].startswith("not valid YAML at line "), problem
+    assert state["routing"]["routing_percentage"] == 20, "the running configuration stays"
+    assert "Traceback" not in written.process.stderr()
+    written.config_path.write_text(good)
+    wait_for(lambda: overview(written), lambda s: s["config_error"] is None, timeout=10)
+
+
+# Strings a YAML emitter left to itself writes in a form that reads back as something else, or not
+# at all: control characters, NEL and the Unicode line separators, a byte order mark, and a leading
+# "?" inside {...}.
+AWKWARD_STRINGS = ["?x", "? x", "x\ty", "\x85", "a\x85b", "\u2028", "\u2029", "\x9c5", "\ufeffx", "\x7f"]
+
+
+@pytest.mark.parametrize("style", ["block", "flow"])
+def test_every_string_written_reads_back_the_same(style: str) -> None:
+    text = "a: [1]\nitems: []\n" if style == "block" else "{a: [1], items: []}\n"
+    round_trip = RoundTrip(text)
+    tree = round_trip.load(text)
+    for value in AWKWARD_STRINGS:
+        tree["items"].append(new_mapping({"name": value, "tags": [value]}))
+    again = round_trip.load(round_trip.dump(tree))
+    assert [item["name"] for item in again["items"]] == AWKWARD_STRINGS
+    assert [item["tags"][0] for item in again["items"]] == AWKWARD_STRINGS
 
 
 def test_a_hand_edit_outside_the_plugins_asks_for_a_restart(written: GatewayProcess) -> None:

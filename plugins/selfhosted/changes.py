@@ -15,7 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from config.messages import problems_from
 from config.roundtrip import append, new_mapping, remove
-from config.values import Between
+from config.values import Between, Label
 from gateway.errors import BadRequest, Unprocessable
 from plugins.selfhosted.config import CAPABILITIES, EndpointConfig
 
@@ -23,7 +23,7 @@ MASK = "********"
 """How a stored key is shown; sending it back in a PATCH keeps the stored key."""
 
 StrictFloat = Annotated[float, Strict()]
-Name = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
+Name = Annotated[Label, Strict()]
 Key = Annotated[str, Strict(), Field(max_length=4096, pattern=r"^[\x21-\x7e]*$")]
 Capabilities = Annotated[list[Literal["text-to-image", "image-to-image"]], Field(min_length=1, max_length=2)]
 

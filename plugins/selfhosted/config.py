@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from config.values import Between, HttpBaseUrl, Int, NonEmptyStr, Number, Secret
+from config.values import Between, HttpBaseUrl, Int, Label, Number, Secret
 from plugins.selfhosted.urlpolicy import static_problem
 
 TEXT_TO_IMAGE = "text-to-image"
@@ -78,7 +78,7 @@ def _default_routes() -> dict[str, tuple[RouteRule, ...]]:
 class EndpointConfig(Model):
     id: Annotated[str, Field(pattern=_ID.pattern)] | None = None
     """Stable identifier (``X-Gateway-Route: selfhosted/<id>``); derived from the name when absent."""
-    name: Annotated[NonEmptyStr, Field(max_length=200)]
+    name: Label
     url: HttpBaseUrl
     api_key: Secret | None = None
     """Sent to this endpoint as ``Authorization: Bearer <key>``; never shown or logged."""

@@ -223,11 +223,7 @@ class SelfHostedPlugin(Plugin[SelfHostedConfig]):
             received = await receive_whole(response, self.config.response_buffer_bytes)
         except httpx.TransportError as error:
             await _close_quietly(response)
-            timed_out = isinstance(error, httpx.TimeoutException)
-            reason = "stopped" if timed_out else "dropped the connection"
-            return await self._failed(
-                lease, Failure(f"{reason} mid-answer ({type(error).__name__})", timed_out)
-            )
+            return await self._failed(lease, _cut_short(error))
         except BaseException:  # the client left while the answer was arriving
             with anyio.CancelScope(shield=True):
                 await _close_quietly(response)
