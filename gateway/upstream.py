@@ -77,7 +77,11 @@ class Upstream:
                 type(exc).__name__,
                 request.request_id,
             )
-            raise UpstreamUnreachable(f"the upstream ({target.route}) could not be reached") from exc
+            if isinstance(exc, httpx.ConnectError):
+                message = f"the upstream ({target.route}) could not be reached"
+            else:  # reached, but the connection broke before a complete head came back
+                message = f"the upstream ({target.route}) dropped the connection before answering"
+            raise UpstreamUnreachable(f"{message} ({type(exc).__name__})") from exc
         response.request = outgoing
         return response
 

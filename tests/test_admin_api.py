@@ -145,11 +145,15 @@ def test_bad_routing_is_422_naming_the_field_and_changes_nothing(
 
 def test_malformed_bodies_are_400(gateway: GatewayProcess) -> None:
     admin = gateway.admin()
+    before, state = gateway.config_path.read_bytes(), overview(gateway)
     assert error(admin.put(f"{API}/routing", content=b"{not json"), 400)["code"] == "invalid_json"
     assert error(admin.put(f"{API}/routing", json=[1, 2]), 400)["message"] == "the body must be a JSON object"
     assert (
         error(admin.post(f"{API}/endpoints", content=b"x" * 70_000), 413)["type"] == "invalid_request_error"
     )
+    assert gateway.config_path.read_bytes() == before
+    after = overview(gateway)
+    assert (after["routing"], sorted(by_id(after))) == (state["routing"], sorted(by_id(state)))
 
 
 def test_refresh_probes_every_endpoint_now(gateway: GatewayProcess, gpus: list[Fake]) -> None:
@@ -273,6 +277,7 @@ def test_endpoint_validation_is_422_naming_the_field(
         ("http://[fe80::1]:8080", "link-local or cloud-metadata"),
         ("http://[::ffff:169.254.169.254]/", "link-local or cloud-metadata"),
         ("http://[fd00:ec2::254]/", "link-local or cloud-metadata"),
+        ("http://100.100.100.200/latest/meta-data", "link-local or cloud-metadata"),
         # Host names the system resolver turns into 169.254.169.254 without asking DNS.
         ("http://2852039166:7860", "points to 169.254.169.254"),
         ("http://0xA9FEA9FE/", "points to 169.254.169.254"),
@@ -284,12 +289,15 @@ def test_endpoint_validation_is_422_naming_the_field(
 )
 def test_endpoint_urls_are_checked(refusing: GatewayProcess, url: str, fragment: str) -> None:
     gateway = refusing
+    before = gateway.config_path.read_bytes()
     refused = error(gateway.admin().post(f"{API}/endpoints", json={"name": "x", "url": url}), 422)
     assert refused["param"] == "url"
     assert fragment in refused["message"]
     assert "hunter2" not in refused["message"]
     patched = error(gateway.admin().patch(f"{API}/endpoints/gpu-a", json={"url": url}), 422)
     assert patched["param"] == "url"
+    assert gateway.config_path.read_bytes() == before
+    assert sorted(by_id(overview(gateway))) == ["gpu-a", "gpu-b"]
 
 
 def test_allowed_networks_must_contain_every_resolved_address(

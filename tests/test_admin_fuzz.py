@@ -74,7 +74,7 @@ def fuzz(operation: Any, gateway: GatewayProcess, statuses: Counter[str]) -> Non
     @given(case=steered(operation, gateway))
     @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def run(case: Any) -> None:
-        before = gateway.config_path.read_bytes()
+        before, running = gateway.config_path.read_bytes(), configured(gateway)
         response = case.call(base_url=gateway.url, headers=AUTH, timeout=30)
         path = case.path.removeprefix("/api/v1/admin/selfhosted") or "/"
         statuses[f"{case.method} {path} {response.status_code // 100}xx"] += 1
@@ -83,5 +83,18 @@ def fuzz(operation: Any, gateway: GatewayProcess, statuses: Counter[str]) -> Non
             assert gateway.config_path.read_bytes() == before, (
                 f"a rejected {case.method} {case.path} changed gateway.yaml"
             )
+            assert configured(gateway) == running, (
+                f"a rejected {case.method} {case.path} changed the running configuration"
+            )
 
     run()
+
+
+CONFIGURED = ("id", "name", "url", "api_key", "status", "max_concurrency", "capabilities", "weight")
+
+
+def configured(gateway: GatewayProcess) -> dict[str, Any]:
+    """What the running plugin is configured with, as the overview shows it (no telemetry)."""
+    state = gateway.admin().get("/api/v1/admin/selfhosted").json()
+    endpoints = [{key: entry[key] for key in CONFIGURED} for entry in state["endpoints"]]
+    return {"routing": state["routing"], "settings": state["settings"], "endpoints": endpoints}

@@ -132,16 +132,22 @@ def test_after_the_reset_exactly_one_request_is_the_half_open_trial(start: Any, 
         assert post(gateway).headers["x-gateway-route"] == "selfhosted/gpu-b"
     assert by_id(state(gateway))["gpu-a"]["circuit"]["state"] == "open"
     gpus[0].control.reset()
+    # The trial takes 4 s (real time) to fail, so the other 19 arrive while it is still in flight.
+    gpus[0].control.configure(latency=4)
+    before = gpus[1].stats()["requests"]
     gateway.advance(300)
     assert by_id(state(gateway))["gpu-a"]["circuit"]["state"] == "half_open"
     with ThreadPoolExecutor(max_workers=20) as pool:
-        routes = list(pool.map(lambda _: post(gateway).headers["x-gateway-route"], range(20)))
+        pending = [pool.submit(lambda: post(gateway).headers["x-gateway-route"]) for _ in range(20)]
+        gpus[1].control.wait_for(lambda stats: stats["requests"] - before == 19, timeout=3)
+        assert gpus[0].stats()["in_flight"] == 1, "the other 19 were routed while the trial was running"
+        routes = [future.result() for future in pending]
     assert gpus[0].stats()["requests"] == 1, "exactly one trial reached the endpoint"
     assert routes == ["selfhosted/gpu-b"] * 20, "the failed trial was retried on gpu-b"
     after = by_id(state(gateway))["gpu-a"]["circuit"]
     assert after["state"] == "open", "the trial failed: open for another reset"
 
-    gpus[0].control.configure(fail="none")
+    gpus[0].control.configure(fail="none", latency=0)
     gpus[0].control.reset()
     gateway.advance(300)
     assert post(gateway).headers["x-gateway-route"] == "selfhosted/gpu-a", (

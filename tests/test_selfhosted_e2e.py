@@ -228,6 +228,7 @@ def test_the_requests_own_client_error_passes_back_untouched(
     response = gateway.client().post("/v1/images/generations", json={"prompt": "x"})
     assert response.status_code == status
     assert response.content == direct.content
+    assert response.headers["content-type"] == direct.headers["content-type"]
     assert gpus[0].stats()["requests"] + gpus[1].stats()["requests"] == 1, "not retried"
     assert cloud.stats()["requests"] == 0
     assert all(state["consecutive_failures"] == 0 for state in overview(gateway)["endpoints"])
@@ -305,8 +306,13 @@ def test_clients_hanging_up_while_waiting_give_everything_back(
         with socket.create_connection((host, int(port))) as queued:
             queued.sendall(request)
             wait_for(lambda: overview(gateway), lambda state: state["queue"]["depth"] == 1)
+        # The queued client has gone; the one waiting for the head is still there, holding the token.
+        state = wait_for(lambda: overview(gateway), lambda state: state["queue"]["depth"] == 0)
+        assert by_id(state)["gpu-a"]["current_load"] == 1
+        assert gpus[0].stats()["in_flight"] == 1
     state = wait_for(lambda: overview(gateway), idle)
-    gpus[0].control.wait_for(lambda stats: stats["in_flight"] == 0)
+    gpus[0].control.wait_for(lambda stats: stats["in_flight"] == 0 and stats["open_connections"] == 0)
+    assert gpus[0].stats()["requests"] == 1, "the request that left the queue never reached the GPU"
     assert by_id(state)["gpu-a"]["consecutive_failures"] == 0, (
         "a client leaving is no mark against the endpoint"
     )

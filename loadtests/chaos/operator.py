@@ -15,6 +15,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,15 @@ ACTIONS = (
     "refused hand edit",
 )
 """What the operator does, in this order, over and over."""
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    asked: float
+    """When the PATCH was sent (monotonic, the clock the simulated endpoints stamp requests with)."""
+    answered: float
+    """When its 200 came back: the gateway applies a change before it answers."""
+    limit: int
 
 
 class Operator:
@@ -61,6 +71,8 @@ class Operator:
         self.problems: list[str] = []
         self.changes = 0
         """Successful changes through the REST API: each must have left one audit line."""
+        self.concurrency_changes: list[LimitChange] = []
+        """gpu-c's max_concurrency changes, in order, with when they were asked for and answered."""
         self._flip = 0
         steps = (
             self.routing,
@@ -121,7 +133,9 @@ class Operator:
         current = {e["id"]: e for e in state["endpoints"]}["gpu-c"]["max_concurrency"]
         wanted = 3 if current == 4 else 4
         self.limits["gpu-c"] = max(self.limits["gpu-c"], wanted)
+        asked = time.monotonic()
         await self._change("PATCH", f"{API}/endpoints/gpu-c", {"max_concurrency": wanted}, 200)
+        self.concurrency_changes.append(LimitChange(asked, time.monotonic(), wanted))
 
     async def create(self) -> None:
         body = {

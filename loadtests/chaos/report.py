@@ -6,6 +6,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 from loadtests.bench.stats import percentile
 from loadtests.chaos.soak import SoakResult
@@ -34,11 +35,20 @@ def render(result: SoakResult, command: str) -> str:
         ),
         ("requests sent", f"{traffic.sent} ({kinds})"),
         ("complete answers received", f"{traffic.received} ({routes})"),
+        (
+            "image requests answered, by the gateway's own count",
+            f"{result.gateway_answers.total()} (selfhosted {result.gateway_answers['selfhosted']}, "
+            f"cloud {result.gateway_answers['cloud']}, rejected {result.gateway_answers['rejected']})",
+        ),
         ("failures seen by clients", f"{traffic.failures}"),
         ("client latency p50 / p99", f"{p50:.0f} ms / {p99:.0f} ms"),
         ("fault windows", f"{sum(result.faults_applied.values())} ({faults})"),
         ("requests the GPUs misbehaved on", f"{result.faults_injected}"),
         ("peak in flight / max_concurrency", peaks),
+        (
+            "gpu-c requests started while its max_concurrency was lowered to 3",
+            f"{result.lowered_checked}, each with at most 3 in flight",
+        ),
         (
             "admin actions",
             f"{sum(result.admin.values())} ({admin}); {result.admin_changes} changes, "
@@ -48,7 +58,8 @@ def render(result: SoakResult, command: str) -> str:
         (
             "upstream connections open, baseline → end",
             f"{base.get('upstream_connections', {}).get('open')} → "
-            f"{final.get('upstream_connections', {}).get('open')} (none in use at the end)",
+            f"{final.get('upstream_connections', {}).get('open')} "
+            f"({_in_use(final)} in use at the end)",
         ),
         (
             "gateway RSS, baseline → peak → end",
@@ -79,3 +90,11 @@ def write_section(path: Path, text: str) -> None:
     if not begin or not end:
         raise ValueError(f"{path} has no {BEGIN} ... {END} section")
     path.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+
+
+def _in_use(runtime: dict[str, Any]) -> str:
+    connections = runtime.get("upstream_connections", {})
+    if "open" not in connections or "idle" not in connections:
+        return "unknown"
+    in_use = connections["open"] - connections["idle"]
+    return "none" if in_use == 0 else str(in_use)

@@ -23,7 +23,7 @@ import httpx
 
 from gateway.lifespan import KEEPALIVE_EXPIRY
 from loadtests.chaos.faults import FaultScheduler
-from loadtests.chaos.operator import ADDED, Operator
+from loadtests.chaos.operator import ADDED, LimitChange, Operator
 from loadtests.chaos.traffic import Budget, Clients, Traffic
 from loadtests.fakes import FakeControl
 from loadtests.processes import ServerProcess, free_port, rss_kib
@@ -37,6 +37,10 @@ WARM_UP_REQUESTS = 60
 SETTLE_TIMEOUT = 30.0
 RECENT = 200_000
 """Requests each simulated endpoint remembers: all of a run, to show what overlapped if one is overloaded."""
+ADMISSION_GRACE = 0.05
+"""How long after a lowered max_concurrency was answered a request admitted before it may still reach
+the endpoint (its bytes were on their way): well above a loopback hop, far below a request's 150 ms."""
+ANSWER_ROUTES = ("selfhosted", "cloud", "rejected")
 RSS_GROWTH_LIMIT_KIB = 16 * 1024
 """How far above its warmed-up baseline the gateway's resident memory may end: allocator slack,
 not a leak, which grows with the number of requests instead."""
@@ -71,6 +75,11 @@ class SoakResult:
     rss_final_kib: int = 0
     rss_peak_kib: int = 0
     config_valid: bool = False
+    lowered_checked: int = 0
+    """Requests gpu-c started while its max_concurrency had been lowered, each checked against it."""
+    gateway_answers: Counter[str] = field(default_factory=Counter)
+    """The image requests the gateway itself says it answered during the run, by route
+    (``selfhosted``, ``cloud``, ``rejected``): the plugin's totals, after minus before."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -121,6 +130,7 @@ async def _run(stack: Stack, settings: SoakSettings) -> SoakResult:
             limits=limits,
             period=settings.operator_period,
         )
+        totals_before = (await _overview(admin))["totals"]
         stop = asyncio.Event()
         started = time.monotonic()
         chaos = [asyncio.create_task(faults.run(stop)), asyncio.create_task(operator.run(stop))]
@@ -137,13 +147,12 @@ async def _run(stack: Stack, settings: SoakSettings) -> SoakResult:
         result.problems += operator.problems
 
         await _settle(stack, admin, result)
+        totals_after = (await _overview(admin))["totals"]
+        result.gateway_answers = Counter(
+            {route: totals_after[route] - totals_before[route] for route in ANSWER_ROUTES}
+        )
         result.rss_final_kib = rss_kib(stack.gateway.pid)
-        for name, control in [*stack.gpus.items(), (ADDED, stack.spare)]:
-            stats = await asyncio.to_thread(control.stats)
-            result.faults_injected += stats["faults_injected"]
-            result.peaks[name] = (stats["peak_concurrency"], limits[name])
-            if stats["peak_concurrency"] > limits[name]:
-                result.problems.append(_overload(name, limits[name], stats["recent"]))
+        await _check_endpoints(stack, operator, limits, result)
         result.audit_lines = len((stack.config_path.parent / "audit.log").read_text().splitlines())
         result.config_valid = _config_valid(stack.config_path)
     finally:
@@ -178,6 +187,55 @@ async def _settle(stack: Stack, admin: httpx.AsyncClient, result: SoakResult) ->
         result.problems.append(str(error))
 
 
+async def _check_endpoints(
+    stack: Stack, operator: Operator, limits: dict[str, int], result: SoakResult
+) -> None:
+    """What each endpoint counted: faults injected, and never more in flight than it was allowed."""
+    for name, control in [*stack.gpus.items(), (ADDED, stack.spare)]:
+        stats = await asyncio.to_thread(control.stats)
+        result.faults_injected += stats["faults_injected"]
+        result.peaks[name] = (stats["peak_concurrency"], limits[name])
+        if stats["peak_concurrency"] > limits[name]:
+            result.problems.append(_overload(name, limits[name], stats["recent"]))
+        if name == "gpu-c":
+            result.lowered_checked, problem = within_lowered_limit(
+                name, stats["recent"], operator.concurrency_changes, GPUS[name]
+            )
+            if problem is not None:
+                result.problems.append(problem)
+
+
+def within_lowered_limit(
+    name: str, recent: list[dict[str, Any]], changes: list[LimitChange], initial: int
+) -> tuple[int, str | None]:
+    """Check every request ``name`` started while its limit was lowered: counting it, no more than
+    the lowered limit were in flight on the endpoint's own clock. A lowering binds requests the
+    endpoint received from ``ADMISSION_GRACE`` after the change was answered (one admitted just
+    before may still be on its way) until the next raise was asked for. Returns how many were
+    checked, and the first breach."""
+    windows: list[tuple[float, float, int]] = []
+    limit, since = initial, 0.0
+    for change in [*changes, LimitChange(float("inf"), float("inf"), initial)]:
+        if limit < initial:  # lowered from ``since`` until this change was asked for
+            windows.append((since + ADMISSION_GRACE, change.asked, limit))
+        limit, since = change.limit, change.answered
+    starts = sorted((entry["received_at"], entry.get("ended_at") or float("inf")) for entry in recent)
+    checked = 0
+    for begin, end, lowered in windows:
+        for received_at, _ in starts:
+            if not begin <= received_at < end:
+                continue
+            checked += 1
+            in_flight = sum(1 for start, stop in starts if start <= received_at < stop)
+            if in_flight > lowered:
+                after = received_at - begin + ADMISSION_GRACE
+                return checked, (
+                    f"{name} started a request with {in_flight} in flight, {after:.3f} s after "
+                    f"its max_concurrency was lowered to {lowered}"
+                )
+    return checked, None
+
+
 def _overload(name: str, limit: int, recent: list[dict[str, Any]]) -> str:
     """What ``name`` was doing when it had more than ``limit`` requests in flight, from its own log."""
     events = sorted(
@@ -205,6 +263,23 @@ def _broken_promises(result: SoakResult) -> list[str]:
     problems: list[str] = []
     if traffic.sent != traffic.received + traffic.failures:
         problems.append(f"{traffic.sent} requests sent but {traffic.received + traffic.failures} answered")
+    # The gateway's own account must match the clients': every image request it saw was answered
+    # once, by the route the client was told; motion transfer, never the plugin's, is the rest.
+    images = traffic.by_kind["text-to-image"] + traffic.by_kind["image-to-image"]
+    answered = result.gateway_answers
+    if answered.total() != images:
+        problems.append(f"{images} image requests sent, the gateway answered {answered.total()}: {answered}")
+    if answered["selfhosted"] != traffic.by_route["selfhosted"]:
+        problems.append(
+            f"the gateway served {answered['selfhosted']} on its GPUs, clients received "
+            f"{traffic.by_route['selfhosted']} from them"
+        )
+    if answered["cloud"] + traffic.by_kind["motion-transfer"] != traffic.by_route["cloud"]:
+        problems.append(
+            f"the gateway sent {answered['cloud']} image requests and "
+            f"{traffic.by_kind['motion-transfer']} motion transfers to the cloud, clients received "
+            f"{traffic.by_route['cloud']} from it"
+        )
     if traffic.failures:
         problems.append(f"{traffic.failures} requests failed: {traffic.examples}")
     if result.rss_final_kib - result.rss_baseline_kib > RSS_GROWTH_LIMIT_KIB:
