@@ -17,7 +17,7 @@ from config.envsubst import substitute
 from config.errors import ConfigError, Problem, format_path
 from config.messages import problems_from
 from config.models import GatewayConfig, Model, PluginEntry
-from config.roundtrip import RoundTrip
+from config.roundtrip import load_yaml
 from config.values import NonEmptyStr
 
 PluginResolver = Callable[[str], type[BaseModel]]
@@ -44,7 +44,7 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem("", f"cannot read the file: {exc}")], str(path)) from exc
-    return RoundTrip(text).load(text, source=str(path))
+    return load_yaml(text, source=str(path))
 
 
 def parse_config(

@@ -59,13 +59,6 @@ class RoundTrip:
         self._yaml.width = 4096
         self._yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
 
-    def load(self, text: str, source: str = "") -> Any:
-        """The round-trip tree of ``text``, or a ``ConfigError`` saying where it is not YAML."""
-        try:
-            return self._yaml.load(text)
-        except YAMLError as exc:
-            raise ConfigError([Problem("", yaml_problem(exc))], source) from exc
-
     def dump(self, tree: Any) -> str:
         """The text of ``tree``, read back and compared before it is returned.
 
@@ -79,7 +72,7 @@ class RoundTrip:
             out = io.StringIO()
             self._yaml.dump(tree, out)
             text = out.getvalue()
-            where = _first_difference(tree, self.load(text))
+            where = _first_difference(tree, load_yaml(text))
             if where is None:
                 return text
             if not _restyle(tree, where):
@@ -87,7 +80,15 @@ class RoundTrip:
                 raise ConfigError([Problem(format_path(where), message)])
 
 
-def yaml_problem(exc: YAMLError) -> str:
+def load_yaml(text: str, source: str = "") -> Any:
+    """The round-trip tree of ``text``, or a ``ConfigError`` saying where it is not YAML."""
+    try:
+        return YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        raise ConfigError([Problem("", _yaml_problem(exc))], source) from exc
+
+
+def _yaml_problem(exc: YAMLError) -> str:
     if isinstance(exc, MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         return f"not valid YAML at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"

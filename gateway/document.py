@@ -20,7 +20,7 @@ import anyio
 
 from config import ConfigError, GatewayConfig, PluginResolver, Problem, parse_config
 from config.atomic import atomic_write, stale_temporaries
-from config.roundtrip import RoundTrip, holds_literal_secret
+from config.roundtrip import RoundTrip, holds_literal_secret, load_yaml
 from gateway.errors import GatewayError, PreconditionFailed
 
 logger = logging.getLogger("gateway.config")
@@ -44,7 +44,7 @@ class ConfigDocument:
         text = self._read()
         self._roundtrip = RoundTrip(text)
         self._text = text
-        tree = self._roundtrip.load(text, source=str(path))
+        tree = load_yaml(text, source=str(path))
         self.config = parse_config(tree, resolve_plugin, self.environ, source=str(path))
         self.error: ConfigError | None = None
         """Why the last hand edit was refused, until a valid one arrives."""
@@ -82,7 +82,7 @@ class ConfigDocument:
                     "the configuration changed since you read it: reload and try again", code="etag_mismatch"
                 )
             # A fresh parse of the current text, not a deep copy: ruamel's copies drop some comments.
-            tree = self._roundtrip.load(self._text)
+            tree = load_yaml(self._text)
             change(tree)
             config = parse_config(tree, self._resolve, self.environ, source=str(self.path))
             text = self._roundtrip.dump(tree)
@@ -109,7 +109,7 @@ class ConfigDocument:
                 if text == self._text:
                     self.error = None
                     return False
-                tree = self._roundtrip.load(text, source=str(self.path))
+                tree = load_yaml(text, source=str(self.path))
                 config = parse_config(tree, self._resolve, self.environ, source=str(self.path))
             except ConfigError as error:
                 self._refuse(error)

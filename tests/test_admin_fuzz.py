@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 
-from tests.support.selfhosted import all_healthy, endpoint, gateway_config, wait_for
+from tests.support.selfhosted import all_healthy, configured_endpoints, endpoint, gateway_config, wait_for
 from tests.support.stack import ADMIN_TOKEN, Fake, GatewayProcess, start_gateway
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -90,11 +90,11 @@ def fuzz(operation: Any, gateway: GatewayProcess, statuses: Counter[str]) -> Non
     run()
 
 
-CONFIGURED = ("id", "name", "url", "api_key", "status", "max_concurrency", "capabilities", "weight")
-
-
 def configured(gateway: GatewayProcess) -> dict[str, Any]:
     """What the running plugin is configured with, as the overview shows it (no telemetry)."""
     state = gateway.admin().get("/api/v1/admin/selfhosted").json()
-    endpoints = [{key: entry[key] for key in CONFIGURED} for entry in state["endpoints"]]
-    return {"routing": state["routing"], "settings": state["settings"], "endpoints": endpoints}
+    return {
+        "routing": state["routing"],
+        "settings": state["settings"],
+        "endpoints": configured_endpoints(state),
+    }

@@ -51,5 +51,13 @@ def idle(overview: dict[str, Any]) -> bool:
     )
 
 
+CONFIGURED = ("id", "name", "url", "api_key", "status", "max_concurrency", "capabilities", "weight")
+
+
+def configured_endpoints(overview: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each endpoint as configured, as the overview shows it (no telemetry)."""
+    return [{key: entry[key] for key in CONFIGURED} for entry in overview["endpoints"]]
+
+
 def by_id(overview: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {endpoint["id"]: endpoint for endpoint in overview["endpoints"]}
